@@ -1,0 +1,112 @@
+// The control plane's settings, read once from the environment by `outpost server`.
+import path from 'node:path';
+import { asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
+
+export const serverSettings = {
+  dataDir: {
+    env: ['OUTPOST_DATA_DIR'],
+    default: '.outpost/server',
+    description: 'Directory for the embedded SQLite database and the blob store (configuration versions, plans, state).',
+    parse: (raw: string) => path.resolve(raw),
+  },
+  databaseUrl: {
+    env: ['OUTPOST_DATABASE_URL'],
+    description: 'PostgreSQL connection URL (`postgres://user:pass@host/db`). Unset: embedded SQLite in the data dir.',
+    parse: asString,
+    secret: true,
+  },
+  listen: {
+    env: ['OUTPOST_LISTEN'],
+    default: '127.0.0.1:8480',
+    description: 'Address and port the HTTP API listens on (`host:port`; port 0 picks a free one).',
+    parse: parseListen,
+  },
+  publicUrl: {
+    env: ['OUTPOST_PUBLIC_URL'],
+    description: 'URL agents and jobs use to reach this server. Default: derived from OUTPOST_LISTEN.',
+    parse: asUrl,
+  },
+  bootstrapToken: {
+    env: ['OUTPOST_BOOTSTRAP_TOKEN'],
+    description: 'On first start, use this value as the admin token instead of generating one (automation, compose). Must start with `opa_` and be at least 36 characters.',
+    parse: (raw: string) => {
+      if (!/^opa_[A-Za-z0-9_-]{32,}$/.test(raw)) throw new Error('expected opa_ followed by at least 32 letters, digits, - or _');
+      return raw;
+    },
+    secret: true,
+  },
+  logFormat: {
+    env: ['OUTPOST_LOG_FORMAT'],
+    default: 'auto',
+    description: '`json` (one object a line), `text` (readable), or `auto` (text on a terminal, JSON otherwise).',
+    parse: asEnum(['auto', 'json', 'text'] as const),
+  },
+  logLevel: {
+    env: ['OUTPOST_LOG_LEVEL'],
+    default: 'info',
+    description: 'Minimum log level: `debug`, `info`, `warn`, `error`.',
+    parse: asEnum(['debug', 'info', 'warn', 'error'] as const),
+  },
+  maxUploadMb: {
+    env: ['OUTPOST_MAX_UPLOAD_MB'],
+    default: '100',
+    description: 'Largest configuration-version or plan upload accepted, in MiB; larger bodies get 413 `payload_too_large`.',
+    parse: asInt(1, 10_240),
+  },
+  maxStateMb: {
+    env: ['OUTPOST_MAX_STATE_MB'],
+    default: '256',
+    description: 'Largest state file accepted through the HTTP state backend, in MiB.',
+    parse: asInt(1, 10_240),
+  },
+  heartbeatInterval: {
+    env: ['OUTPOST_AGENT_HEARTBEAT_INTERVAL'],
+    default: '10s',
+    description: 'How often agents are told to heartbeat.',
+    parse: asDurationMs,
+  },
+  leaseTimeout: {
+    env: ['OUTPOST_LEASE_TIMEOUT'],
+    default: '30s',
+    description: 'A job whose agent has not heartbeated for this long loses its lease; an agent silent this long is `offline`.',
+    parse: asDurationMs,
+  },
+  pollTimeout: {
+    env: ['OUTPOST_POLL_TIMEOUT'],
+    default: '25s',
+    description: 'How long a claim long-poll is held open when there is no work.',
+    parse: asDurationMs,
+  },
+  sweepInterval: {
+    env: ['OUTPOST_SWEEP_INTERVAL'],
+    default: '5s',
+    description: 'How often expired leases and silent agents are looked for.',
+    parse: asDurationMs,
+  },
+  planAttempts: {
+    env: ['OUTPOST_PLAN_MAX_ATTEMPTS'],
+    default: '3',
+    description: 'How many times a plan whose agent was lost is queued again before the run errors.',
+    parse: asInt(1, 20),
+  },
+  defaultEngineVersion: {
+    env: ['OUTPOST_DEFAULT_ENGINE_VERSION'],
+    default: '1.10.10',
+    description: 'Engine version given to new workspaces that do not name one.',
+    parse: asString,
+  },
+} as const;
+
+export type ServerConfig = SettingsOf<typeof serverSettings>;
+
+export function loadServerConfig(env: Env = process.env): ServerConfig {
+  return loadSettings(serverSettings, env);
+}
+
+function parseListen(raw: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(raw.trim());
+  if (!match) throw new Error('expected host:port, for example 0.0.0.0:8480');
+  const port = Number(match[2]);
+  if (port > 65_535) throw new Error('port must be at most 65535');
+  return { host: (match[1] ?? '').replace(/^\[|\]$/g, '') || '0.0.0.0', port };
+}

@@ -1,0 +1,21 @@
+// Where tests find the real OpenTofu binary. `.ci/run` (through
+// scripts/build-tofu.sh) builds it from the OpenTofu Go module into a cache
+// outside the repository; tests reuse it and fail loudly when it is missing.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export const tofuVersion = '1.10.10';
+
+export function toolchainCacheDir(): string {
+  return process.env.OUTPOST_TOOLCHAIN_CACHE ?? path.join(os.homedir(), '.cache', 'outpost');
+}
+
+/** Absolute path of the tofu binary built by scripts/build-tofu.sh. */
+export function tofuBinary(): string {
+  const candidate = process.env.OUTPOST_TEST_TOFU ?? path.join(toolchainCacheDir(), `tofu-${tofuVersion}`);
+  if (!existsSync(candidate)) {
+    throw new Error(`OpenTofu ${tofuVersion} not found at ${candidate}: run scripts/build-tofu.sh (or .ci/run) first`);
+  }
+  return candidate;
+}
