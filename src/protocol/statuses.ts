@@ -47,3 +47,6 @@ export type AgentStatus = (typeof agentStatuses)[number];
 
 export const engines = ['opentofu', 'terraform'] as const;
 export type Engine = (typeof engines)[number];
+
+/** Exit codes of `outpost job`, read by the agent to tell a failure from a cancel. */
+export const jobExitCodes = { succeeded: 0, failed: 1, canceled: 2 } as const;
