@@ -94,3 +94,17 @@ export type AgentConfig = SettingsOf<typeof agentSettings>;
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
   return loadSettings(agentSettings, env);
 }
+
+/**
+ * The environment a job's sandbox inherits: the agent's own, minus every
+ * Outpost and Scalr setting (they include the pool token, which a job must
+ * never see).
+ */
+export function jobBaseEnvironment(env: Env = process.env): Record<string, string> {
+  const base: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value === undefined || /^(OUTPOST|SCALR)_/.test(key)) continue;
+    base[key] = value;
+  }
+  return base;
+}

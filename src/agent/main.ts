@@ -1,4 +1,69 @@
-// `outpost agent run`: the agent.
+// `outpost agent run`: reads the agent's settings once, picks the driver,
+// and runs the agent until SIGTERM/SIGINT (a second signal stops at once).
+// Exit codes: 0 stopped cleanly (or, in single mode, the job ran); 1 the
+// agent failed, or the single job could not run; 2 invalid configuration;
+// 3 the control plane refused or revoked the agent's token.
+import path from 'node:path';
+import { ConfigError } from '../config/settings.ts';
+import { createLogger } from '../logging/logger.ts';
+import { AgentStoppedError, OutpostAgent } from './agent.ts';
+import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
+import { ControlPlaneClient } from './control-plane-client.ts';
+import { LocalDriver } from './drivers/local/local-driver.ts';
+import { EngineCache } from './engines/engine-cache.ts';
+
 export async function runAgentCommand(): Promise<number> {
-  throw new Error('not implemented yet');
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`outpost agent: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger({ format: config.logFormat, level: config.logLevel, name: 'outpost-agent' });
+  if (!config.token) {
+    logger.fatal('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) to a token created with `outpost pool token create`');
+    return 2;
+  }
+  const baseEnv = jobBaseEnvironment();
+  const driver = new LocalDriver();
+  logger.info({ driver: driver.name, reason: 'OUTPOST_AGENT_DRIVER' }, 'driver selected');
+  const client = new ControlPlaneClient(config.url, logger);
+  const engines = new EngineCache({
+    dir: path.join(config.dataDir, 'binaries'),
+    mirror: config.binaryMirror,
+    localPath: config.enginePath,
+    searchPath: baseEnv.PATH,
+    downloadTimeoutMs: config.downloadTimeout,
+    logger,
+  });
+  const agent = new OutpostAgent({ config, client, driver, engines, logger, baseEnv });
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      logger.info({ signal }, 'stopping: no new jobs; waiting for running jobs to finish (signal again to stop now)');
+      agent.stop();
+    } else {
+      logger.warn({ signal }, 'stopping now');
+      process.exit(130);
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    return await agent.run();
+  } catch (error) {
+    if (error instanceof AgentStoppedError) {
+      logger.fatal(error.message);
+      return error.exitCode;
+    }
+    logger.fatal({ err: error }, 'agent failed');
+    return 1;
+  } finally {
+    await client.close();
+  }
 }

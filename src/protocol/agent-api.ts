@@ -126,6 +126,8 @@ export const jobSpec = z.object({
   run_id: z.string(),
   kind: z.enum(jobKinds),
   is_destroy: z.boolean(),
+  /** Plan-only runs must not lock the state (`plan -lock=false`). */
+  plan_only: z.boolean().default(false),
   workspace: z.object({ id: z.string(), name: z.string(), working_directory: z.string() }),
   engine: engineRef,
   variables: z.array(jobVariable),

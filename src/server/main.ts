@@ -1,4 +1,103 @@
-// `outpost server`: the control plane.
+// `outpost server`: the control plane. Opens the database (running
+// migrations), bootstraps the default organization and admin token, serves
+// the API, and sweeps expired leases until SIGTERM/SIGINT.
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/settings.ts';
+import { createLogger } from '../logging/logger.ts';
+import { buildApp } from './app.ts';
+import { FilesystemBlobStore } from './blobs/blob-store.ts';
+import { loadServerConfig, type ServerConfig } from './config.ts';
+import type { ServerContext } from './context.ts';
+import { openDatabase } from './db/database.ts';
+import { LocalNotifier } from './notifier.ts';
+import { bootstrap } from './organizations/service.ts';
+import { startSweeper } from './sweeper.ts';
+
+export interface RunningServer {
+  readonly url: string;
+  readonly generatedAdminToken: string | undefined;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  let shuttingDown = false;
+  const listenHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  const ctx: ServerContext = {
+    config,
+    db: db.kysely,
+    dialect: db.dialect,
+    blobs: new FilesystemBlobStore(path.join(config.dataDir, 'blobs')),
+    notifier: new LocalNotifier(),
+    logger,
+    // Filled in once the port is known (port 0 picks a free one).
+    publicUrl: config.publicUrl ?? '',
+    now: () => Date.now(),
+  };
+  const { generatedAdminToken } = await bootstrap(ctx);
+  const app = buildApp(ctx, () => shuttingDown);
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  const url = config.publicUrl ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
+  (ctx as { publicUrl: string }).publicUrl = url;
+  const stopSweeper = startSweeper(ctx);
+  logger.info({ url, database: db.dialect, dataDir: config.dataDir }, 'listening');
+  return {
+    url,
+    generatedAdminToken,
+    async close() {
+      shuttingDown = true;
+      stopSweeper();
+      await app.close();
+      await db.close();
+    },
+  };
+}
+
+export function printAdminToken(token: string, out: NodeJS.WritableStream = process.stdout): void {
+  out.write(
+    [
+      '',
+      'An admin token was created. It is shown only this once; store it now:',
+      '',
+      `    ${token}`,
+      '',
+      'Use it as OUTPOST_TOKEN for the CLI, or as a Bearer token for the API.',
+      '',
+    ].join('\n'),
+  );
+}
+
 export async function runServerCommand(): Promise<number> {
-  throw new Error('not implemented yet');
+  let config: ServerConfig;
+  try {
+    config = loadServerConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`outpost server: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const logger = createLogger({ format: config.logFormat, level: config.logLevel, name: 'outpost-server' });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, logger);
+  } catch (error) {
+    logger.fatal({ err: error }, 'server failed to start');
+    return 1;
+  }
+  if (server.generatedAdminToken) printAdminToken(server.generatedAdminToken);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await server.close();
+  return 0;
 }

@@ -1,0 +1,184 @@
+// The agent process: registers with the pool token, keeps one long-poll open
+// for jobs and signals, heartbeats to keep leases alive, and runs up to
+// `concurrency` jobs at once (one, then exit, in single mode).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { JobAssignment, JobSignal } from '../protocol/agent-api.ts';
+import type { AgentConfig } from './config.ts';
+import { AuthError, type ControlPlaneClient } from './control-plane-client.ts';
+import type { Driver } from './drivers/driver.ts';
+import type { EngineCache } from './engines/engine-cache.ts';
+import { JobRunner, type JobEnd } from './job-runner.ts';
+
+export const agentVersion = '0.1.0';
+
+export class AgentStoppedError extends Error {
+  readonly exitCode: number;
+  constructor(message: string, exitCode: number) {
+    super(message);
+    this.name = 'AgentStoppedError';
+    this.exitCode = exitCode;
+  }
+}
+
+export interface AgentDeps {
+  config: AgentConfig;
+  client: ControlPlaneClient;
+  driver: Driver;
+  engines: EngineCache;
+  logger: Logger;
+  baseEnv: Readonly<Record<string, string>>;
+}
+
+export class OutpostAgent {
+  readonly #deps: AgentDeps;
+  readonly #running = new Map<string, JobRunner>();
+  readonly #stopping = new AbortController();
+  #poll: AbortController | undefined;
+  #session = '';
+  #agentId = '';
+  #heartbeatMs = 10_000;
+  #fatal: AgentStoppedError | undefined;
+  #jobsStarted = 0;
+  #singleResult: JobEnd | undefined;
+
+  constructor(deps: AgentDeps) {
+    this.#deps = deps;
+  }
+
+  /** Stops taking work and waits for running jobs (drain). */
+  stop(): void {
+    this.#stopping.abort();
+    this.#poll?.abort();
+  }
+
+  /** Runs until stopped; resolves with the process exit code. */
+  async run(): Promise<number> {
+    const { config, logger, client } = this.#deps;
+    if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', 2);
+    try {
+      const registered = await client.register(config.token, {
+        name: config.name,
+        version: agentVersion,
+        driver: this.#deps.driver.name,
+        concurrency: config.single ? 1 : config.concurrency,
+        single: config.single,
+      });
+      this.#session = registered.session_token;
+      this.#agentId = registered.agent_id;
+      this.#heartbeatMs = registered.heartbeat_interval_ms;
+      logger.info({ agent: registered.agent_id, pool: registered.pool_id, driver: this.#deps.driver.name, concurrency: config.concurrency, single: config.single }, 'registered');
+    } catch (error) {
+      if (error instanceof AuthError) throw new AgentStoppedError(`the control plane refused the pool token (${error.code}): ${error.message}`, 3);
+      throw error;
+    }
+    const heartbeat = this.#heartbeatLoop();
+    try {
+      await this.#claimLoop();
+    } finally {
+      this.#poll?.abort();
+      await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
+      this.#stopping.abort();
+      await heartbeat;
+      if (!this.#fatal) await client.deregister(this.#session).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not deregister'));
+    }
+    if (this.#fatal) throw this.#fatal;
+    if (config.single) return this.#singleResult === 'not_started' || this.#singleResult === 'abandoned' || this.#singleResult === undefined ? 1 : 0;
+    return 0;
+  }
+
+  #capacity(): number {
+    return this.#deps.config.single ? 1 : this.#deps.config.concurrency;
+  }
+
+  #wantsWork(): boolean {
+    if (this.#stopping.signal.aborted || this.#fatal) return false;
+    return !(this.#deps.config.single && this.#jobsStarted > 0);
+  }
+
+  async #claimLoop(): Promise<void> {
+    let failures = 0;
+    while (this.#wantsWork() || (this.#deps.config.single && this.#running.size > 0)) {
+      if (this.#deps.config.single && this.#jobsStarted > 0) {
+        await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
+        break;
+      }
+      const free = this.#wantsWork() ? Math.max(0, this.#capacity() - this.#running.size) : 0;
+      this.#poll = new AbortController();
+      try {
+        const response = await this.#deps.client.poll(this.#session, { free_slots: free, running: this.#runningJobs() }, this.#poll.signal);
+        failures = 0;
+        this.#applySignals(response.signals);
+        for (const assignment of response.jobs) this.#startJob(assignment);
+      } catch (error) {
+        if (this.#poll.signal.aborted) continue;
+        if (error instanceof AuthError) {
+          this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, 3);
+          break;
+        }
+        failures++;
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        this.#deps.logger.warn({ err: (error as Error).message, retryInMs: Math.round(delay) }, 'poll failed');
+        await sleep(delay, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  #runningJobs() {
+    return [...this.#running.values()].map((runner) => ({ job_id: runner.assignment.job_id, lease_id: runner.assignment.lease_id }));
+  }
+
+  #applySignals(signals: JobSignal[]): void {
+    for (const signal of signals) void this.#running.get(signal.job_id)?.signal(signal.action);
+  }
+
+  #startJob(assignment: JobAssignment): void {
+    this.#jobsStarted++;
+    const runner = new JobRunner(assignment, { ...this.#deps, agentId: this.#agentId, session: () => this.#session });
+    this.#running.set(assignment.job_id, runner);
+    this.#deps.logger.info({ job: assignment.job_id, run: assignment.run_id, kind: assignment.kind }, 'job claimed');
+    const done = runner
+      .run()
+      .catch((error: unknown) => {
+        this.#deps.logger.error({ err: error, job: assignment.job_id }, 'job runner failed');
+        return 'abandoned' as JobEnd;
+      })
+      .then((end) => {
+        if (this.#deps.config.single) this.#singleResult = end;
+        this.#running.delete(assignment.job_id);
+        // The open poll asked for fewer slots than are free now: ask again.
+        this.#poll?.abort();
+      });
+    runnerDone.set(runner, done);
+  }
+
+  #waitFor(runner: JobRunner): Promise<void> {
+    return runnerDone.get(runner) ?? Promise.resolve();
+  }
+
+  async #heartbeatLoop(): Promise<void> {
+    while (!this.#stopping.signal.aborted || this.#running.size > 0) {
+      await sleep(this.#heartbeatMs, undefined, { signal: this.#stopping.signal }).catch(() => sleep(Math.min(this.#heartbeatMs, 1_000)));
+      if (this.#fatal || (this.#stopping.signal.aborted && this.#running.size === 0)) break;
+      try {
+        const status = this.#stopping.signal.aborted ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';
+        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() });
+        this.#applySignals(response.signals);
+        for (const jobId of response.stale) {
+          this.#deps.logger.warn({ job: jobId }, 'the server no longer recognises this job; stopping it');
+          void this.#running.get(jobId)?.abandon();
+        }
+      } catch (error) {
+        if (error instanceof AuthError) {
+          this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, 3);
+          for (const runner of this.#running.values()) void runner.abandon();
+          this.#poll?.abort();
+          break;
+        }
+        this.#deps.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
+      }
+    }
+  }
+}
+
+const runnerDone = new WeakMap<JobRunner, Promise<void>>();

@@ -1,0 +1,64 @@
+// The driver interface (design.md §5), modeled on Nomad's task drivers: a
+// driver decides *where* a job's command runs and knows nothing about
+// Terraform. Every driver passes the same conformance suite.
+import type { Readable } from 'node:stream';
+
+export interface TaskSpec {
+  jobId: string;
+  agentId: string;
+  /** argv of the job operation; the driver may translate paths for its sandbox. */
+  command: readonly string[];
+  env: Readonly<Record<string, string>>;
+  /** Per-job directory on the agent's file system, created by the driver. */
+  workdir: string;
+}
+
+/** What a driver persists to find its sandbox again after an agent restart. */
+export interface TaskHandle {
+  version: 1;
+  driver: string;
+  jobId: string;
+  agentId: string;
+  workdir: string;
+  /** Driver-specific identity: a pid, a container id, a pod name. */
+  ref: string;
+  startedAt: number;
+}
+
+export interface ExitResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The sandbox was killed for exceeding its memory limit. */
+  oomKilled: boolean;
+}
+
+export interface RunningTask {
+  handle: TaskHandle;
+  /** The sandbox's stdout and stderr, interleaved as produced. */
+  output: Readable;
+}
+
+export interface DriverCapabilities {
+  /** Signals reach the operation (not only a hard kill). */
+  signals: boolean;
+  /** Sandboxes survive an agent restart and can be recovered. */
+  recover: boolean;
+}
+
+export interface Driver {
+  readonly name: string;
+  capabilities(): DriverCapabilities;
+  /** Whether the driver can run here, and why not. */
+  fingerprint(): Promise<{ healthy: boolean; detail: string }>;
+  start(spec: TaskSpec): Promise<RunningTask>;
+  wait(handle: TaskHandle): Promise<ExitResult>;
+  /** Delivers a signal to the operation process (not its children). */
+  signal(handle: TaskHandle, signal: NodeJS.Signals): Promise<void>;
+  /** SIGINT, then SIGKILL of the whole sandbox after `timeoutMs`. */
+  stop(handle: TaskHandle, timeoutMs: number): Promise<void>;
+  /** Removes everything the sandbox left (process group, work directory). */
+  destroy(handle: TaskHandle): Promise<void>;
+  inspect(handle: TaskHandle): Promise<{ running: boolean }>;
+  /** Re-attaches to a sandbox after an agent restart, if the driver can. */
+  recover(handle: TaskHandle): Promise<RunningTask | undefined>;
+}

@@ -1,0 +1,202 @@
+// The agent's engine binary cache: hands each job a verified tofu/terraform
+// binary of the version it asks for. In order: the cached copy, a download
+// from the official site or the configured mirror (one per version at a
+// time in this process), and only when the download cannot happen, a local
+// binary that reports exactly that version. A checksum mismatch never falls
+// back: it may be tampering, and the operator has to look at it.
+import type { Logger } from 'pino';
+import type { EngineRef } from '../../protocol/agent-api.ts';
+import { OutpostError } from '../../protocol/errors.ts';
+import type { Engine } from '../../protocol/statuses.ts';
+import { findInstalled, removeStalePartials, touchEntry } from './cache-layout.ts';
+import { EngineUsage, type EngineUsageEntry } from './engine-usage.ts';
+import { findLocalEngine } from './local-engine.ts';
+import { DownloadFailed } from './release-download.ts';
+import {
+  engineBinaryName,
+  engineDisplayName,
+  isValidEngineVersion,
+  redactUrl,
+  releaseFiles,
+  releasePlatform,
+  type Platform,
+} from './release-files.ts';
+import { installRelease } from './release-install.ts';
+import { ReleaseZipInvalid } from './release-zip.ts';
+
+export interface EngineCacheOptions {
+  /** `<agent data dir>/binaries`. */
+  dir: string;
+  /** OUTPOST_AGENT_BINARY_MIRROR: base URL used instead of the official release sites. */
+  mirror?: string | undefined;
+  /** OUTPOST_AGENT_ENGINE_PATH: a binary, or a directory holding tofu/terraform. */
+  localPath?: string | undefined;
+  /** The PATH searched as the last resort. */
+  searchPath?: string | undefined;
+  downloadTimeoutMs: number;
+  logger: Logger;
+  /** Release platform; default from process.platform/arch (x64 → amd64). */
+  platform?: Platform;
+}
+
+export interface EngineLease {
+  path: string;
+  engine: Engine;
+  version: string;
+  source: 'cache' | 'download' | 'local';
+  /** The job no longer needs the binary. Calling it again does nothing. */
+  release(): void;
+}
+
+type Installed = { binary: string; source: 'cache' | 'download' };
+
+export class EngineCache {
+  private readonly options: EngineCacheOptions;
+  private readonly platform: Platform;
+  private readonly usage = new EngineUsage();
+  /** Downloads in progress, by engine/version: later callers wait for the same one. */
+  private readonly downloads = new Map<string, Promise<Installed>>();
+  private staleSweep: Promise<void> | undefined;
+
+  constructor(options: EngineCacheOptions) {
+    this.options = options;
+    this.platform = options.platform ?? releasePlatform(process.platform, process.arch);
+  }
+
+  /** Returns a usable binary for the engine version; `note` writes a line to the run log. */
+  async acquire(ref: EngineRef, note: (line: string) => void): Promise<EngineLease> {
+    const { name: engine, version } = ref;
+    if (!isValidEngineVersion(version)) {
+      throw new OutpostError(
+        'engine_unavailable',
+        `${JSON.stringify(version)} is not a valid ${engineDisplayName(engine)} version: expected a release version such as 1.10.10.`,
+      );
+    }
+    const cached = await findInstalled(this.options.dir, engine, version);
+    if (cached !== undefined) {
+      note(`Using ${engineDisplayName(engine)} ${version} from the agent's binary cache`);
+      return this.cacheLease(engine, version, cached, 'cache');
+    }
+    let installed: Installed;
+    try {
+      installed = await this.download(engine, version, note);
+    } catch (error) {
+      if (error instanceof OutpostError && error.code === 'engine_checksum_mismatch') throw error;
+      return this.localFallback(engine, version, this.describeFailure(engine, version, error), note);
+    }
+    return this.cacheLease(engine, version, installed.binary, installed.source);
+  }
+
+  /** In-use counts and last-use times of cached entries, for eviction and diagnostics. */
+  usageSnapshot(): EngineUsageEntry[] {
+    return this.usage.snapshot();
+  }
+
+  private async download(engine: Engine, version: string, note: (line: string) => void): Promise<Installed> {
+    const key = `${engine}/${version}`;
+    const running = this.downloads.get(key);
+    if (running !== undefined) {
+      note(`Waiting for the download of ${engineDisplayName(engine)} ${version} started for another job`);
+      const installed = await running;
+      note(`Using ${engineDisplayName(engine)} ${version} downloaded for another job`);
+      return installed;
+    }
+    const started = this.install(engine, version, note).finally(() => this.downloads.delete(key));
+    this.downloads.set(key, started);
+    return started;
+  }
+
+  private async install(engine: Engine, version: string, note: (line: string) => void): Promise<Installed> {
+    // A download that finished between acquire()'s cache check and now has published already.
+    const published = await findInstalled(this.options.dir, engine, version);
+    if (published !== undefined) {
+      note(`Using ${engineDisplayName(engine)} ${version} from the agent's binary cache`);
+      return { binary: published, source: 'cache' };
+    }
+    await this.sweepStalePartialsOnce();
+    const timeoutMs = this.options.downloadTimeoutMs;
+    const binary = await installRelease({
+      dir: this.options.dir,
+      engine,
+      version,
+      platform: this.platform,
+      mirror: this.options.mirror,
+      download: { signal: AbortSignal.timeout(timeoutMs), timeoutMs },
+      logger: this.options.logger,
+      note,
+    });
+    return { binary, source: 'download' };
+  }
+
+  // Leftovers of crashed downloads are removed once per agent process. A
+  // download cannot outlive its timeout, so anything older than twice that
+  // (and at least an hour, for slow extraction on busy disks) is dead.
+  private sweepStalePartialsOnce(): Promise<void> {
+    const olderThanMs = Math.max(2 * this.options.downloadTimeoutMs, 60 * 60_000);
+    this.staleSweep ??= removeStalePartials(this.options.dir, olderThanMs);
+    return this.staleSweep;
+  }
+
+  private async cacheLease(engine: Engine, version: string, binary: string, source: 'cache' | 'download'): Promise<EngineLease> {
+    this.usage.begin(engine, version);
+    await touchEntry(this.options.dir, engine, version);
+    let released = false;
+    return {
+      path: binary,
+      engine,
+      version,
+      source,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.usage.end(engine, version);
+      },
+    };
+  }
+
+  private async localFallback(
+    engine: Engine,
+    version: string,
+    failure: string,
+    note: (line: string) => void,
+  ): Promise<EngineLease> {
+    const name = `${engineDisplayName(engine)} ${version}`;
+    const { found, skipped } = await findLocalEngine({
+      engine,
+      version,
+      localPath: this.options.localPath,
+      searchPath: this.options.searchPath,
+      note,
+    });
+    if (found === undefined) {
+      this.options.logger.warn({ engine, version, failure, skipped }, 'engine unavailable');
+      throw new OutpostError('engine_unavailable', this.unavailableMessage(engine, version, failure, skipped), { skipped });
+    }
+    this.options.logger.warn({ engine, version, failure, path: found.path }, 'engine download failed; using a local binary');
+    note(`Could not download ${name} (${failure}); using ${found.path} (${found.origin}), which reports version ${version}`);
+    return { path: found.path, engine, version, source: 'local', release: () => undefined };
+  }
+
+  private describeFailure(engine: Engine, version: string, error: unknown): string {
+    if (error instanceof DownloadFailed || error instanceof ReleaseZipInvalid) return error.message;
+    const { zipUrl } = releaseFiles(engine, version, this.platform, this.options.mirror);
+    const message = error instanceof Error ? error.message : String(error);
+    return `${redactUrl(message)}, while installing ${redactUrl(zipUrl)} into ${this.options.dir}`;
+  }
+
+  private unavailableMessage(engine: Engine, version: string, failure: string, skipped: string[]): string {
+    const name = `${engineDisplayName(engine)} ${version}`;
+    const binary = engineBinaryName(engine);
+    const files = releaseFiles(engine, version, this.platform, this.options.mirror);
+    const mirrorAdvice =
+      this.options.mirror === undefined
+        ? `set OUTPOST_AGENT_BINARY_MIRROR to a mirror of the release files (laid out as <mirror>/${engine}/${version}/${files.zipName} and ${files.sumsName})`
+        : `make sure OUTPOST_AGENT_BINARY_MIRROR serves ${redactUrl(files.zipUrl)} and ${files.sumsName} next to it`;
+    const lookedAt =
+      skipped.length === 0 ? `No local ${binary} binary was found.` : `Local binaries were not usable: ${skipped.join('; ')}.`;
+    return (
+      `Could not provide ${name}: the download failed (${failure}). ${lookedAt} ` +
+      `To fix this, ${mirrorAdvice}, or set OUTPOST_AGENT_ENGINE_PATH to a ${binary} ${version} binary, or put one on the agent's PATH.`
+    );
+  }
+}

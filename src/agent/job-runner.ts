@@ -1,0 +1,166 @@
+// Runs one claimed job: prepares the engine binary, starts the operation in
+// a sandbox through the driver, streams its output as the run log, acts on
+// cancel signals, and reports the outcome. Terraform-specific work stays in
+// the operation; this file only knows processes, logs and the protocol.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import type { JobAssignment, JobErrorInfo, SignalAction } from '../protocol/agent-api.ts';
+import { OutpostError } from '../protocol/errors.ts';
+import { jobExitCodes } from '../protocol/statuses.ts';
+import type { AgentConfig } from './config.ts';
+import type { ControlPlaneClient } from './control-plane-client.ts';
+import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
+import type { EngineCache } from './engines/engine-cache.ts';
+import { LogShipper } from './log-shipper.ts';
+
+const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
+
+export interface JobRunnerDeps {
+  config: AgentConfig;
+  client: ControlPlaneClient;
+  driver: Driver;
+  engines: EngineCache;
+  logger: Logger;
+  baseEnv: Readonly<Record<string, string>>;
+  agentId: string;
+  session: () => string;
+}
+
+export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned';
+
+export class JobRunner {
+  readonly assignment: JobAssignment;
+  readonly #deps: JobRunnerDeps;
+  readonly #logger: Logger;
+  #handle: TaskHandle | undefined;
+  #interruptedAt: number | undefined;
+  #forced = false;
+  #abandoned = false;
+  #killTimer: NodeJS.Timeout | undefined;
+
+  constructor(assignment: JobAssignment, deps: JobRunnerDeps) {
+    this.assignment = assignment;
+    this.#deps = deps;
+    this.#logger = deps.logger.child({ job: assignment.job_id, run: assignment.run_id, kind: assignment.kind });
+  }
+
+  /** Cancel: interrupt once; force-cancel: kill the sandbox after the grace period. */
+  async signal(action: SignalAction): Promise<void> {
+    const handle = this.#handle;
+    if (action === 'cancel' || this.#interruptedAt === undefined) {
+      if (this.#interruptedAt === undefined && handle) {
+        this.#interruptedAt = Date.now();
+        this.#logger.info({ action }, 'interrupting the job');
+        await this.#deps.driver.signal(handle, 'SIGINT');
+      }
+      if (action === 'cancel') return;
+    }
+    if (this.#forced || !handle) return;
+    this.#forced = true;
+    const remaining = Math.max(0, this.#deps.config.killGrace - (Date.now() - (this.#interruptedAt ?? Date.now())));
+    this.#logger.warn({ killInMs: remaining }, 'force-cancel: the sandbox will be killed');
+    this.#killTimer = setTimeout(() => void this.#deps.driver.stop(handle, 0), remaining);
+  }
+
+  /** The server no longer recognises our lease: stop at once, report nothing. */
+  async abandon(): Promise<void> {
+    this.#abandoned = true;
+    if (this.#handle) await this.#deps.driver.stop(this.#handle, 0);
+  }
+
+  async run(): Promise<JobEnd> {
+    const { assignment } = this;
+    const deps = this.#deps;
+    const log = new LogShipper({
+      client: deps.client,
+      session: deps.session(),
+      jobId: assignment.job_id,
+      leaseId: assignment.lease_id,
+      startOffset: assignment.log_offset,
+      logger: this.#logger,
+    });
+    try {
+      await deps.client.startJob(deps.session(), assignment.job_id, assignment.lease_id);
+    } catch (error) {
+      this.#logger.error({ err: (error as Error).message }, 'could not start the job');
+      await log.close(5_000);
+      return 'abandoned';
+    }
+    log.line(`Outpost agent ${deps.config.name}: ${assignment.kind} job ${assignment.job_id}, driver ${deps.driver.name}`);
+    const lease = await deps.engines.acquire(assignment.engine, (line) => log.line(line)).catch((error: unknown) => error as Error);
+    if (lease instanceof Error) {
+      const info = errorInfo(lease);
+      log.line(`Error: ${info.message} [${info.code}]`);
+      await log.close();
+      await this.#finish('failed', info);
+      return 'not_started';
+    }
+    let exit: ExitResult | undefined;
+    try {
+      const running = await deps.driver.start({
+        jobId: assignment.job_id,
+        agentId: deps.agentId,
+        command: [process.execPath, jobEntry],
+        workdir: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
+        env: {
+          ...deps.baseEnv,
+          OUTPOST_JOB_SERVER_URL: deps.config.url,
+          OUTPOST_JOB_TOKEN: assignment.job_token,
+          OUTPOST_JOB_WORKDIR: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
+          OUTPOST_JOB_ENGINE_PATH: lease.path,
+          OUTPOST_JOB_MAX_ARCHIVE_MB: String(deps.config.maxArchiveMb),
+        },
+      });
+      this.#handle = running.handle;
+      running.output.on('data', (chunk: Buffer) => log.write(chunk));
+      const drained = new Promise<void>((resolve) => running.output.once('end', resolve));
+      exit = await deps.driver.wait(running.handle);
+      await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2_000))]);
+    } catch (error) {
+      const info = errorInfo(error);
+      log.line(`Error: the ${deps.driver.name} driver could not run the job: ${info.message}`);
+      await log.close();
+      await this.#finish('failed', info);
+      return 'not_started';
+    } finally {
+      clearTimeout(this.#killTimer);
+      lease.release();
+      if (this.#handle) await deps.driver.destroy(this.#handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'cleanup failed'));
+    }
+    const outcome = this.#outcomeOf(exit);
+    if (outcome === 'failed' && exit.oomKilled) log.line('Error: the job ran out of memory and was killed');
+    await log.close();
+    if (this.#abandoned) return 'abandoned';
+    await this.#finish(outcome, outcome === 'failed' ? exitError(exit) : undefined);
+    return outcome;
+  }
+
+  #outcomeOf(exit: ExitResult): 'succeeded' | 'failed' | 'canceled' {
+    if (exit.code === jobExitCodes.succeeded) return 'succeeded';
+    if (exit.code === jobExitCodes.canceled || this.#forced || (this.#interruptedAt !== undefined && exit.signal !== null)) return 'canceled';
+    return 'failed';
+  }
+
+  async #finish(status: 'succeeded' | 'failed' | 'canceled', error?: JobErrorInfo): Promise<void> {
+    try {
+      await this.#deps.client.finishJob(this.#deps.session(), this.assignment.job_id, { lease_id: this.assignment.lease_id, status, ...(error ? { error } : {}) });
+      this.#logger.info({ status }, 'job finished');
+    } catch (failure) {
+      // A stale lease means the server already ended the job (force-cancel,
+      // or it was handed to another agent): nothing left to report.
+      this.#logger.warn({ err: (failure as Error).message, status }, 'could not report the job result');
+    }
+  }
+}
+
+function errorInfo(error: unknown): JobErrorInfo {
+  if (error instanceof OutpostError) return { code: error.code, message: error.message };
+  return { code: 'internal', message: (error as Error).message ?? String(error) };
+}
+
+function exitError(exit: ExitResult): JobErrorInfo {
+  if (exit.oomKilled) return { code: 'engine_failed', message: 'the job ran out of memory and was killed' };
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
+  return { code: 'engine_failed', message: `the job operation ${how}` };
+}

@@ -1,0 +1,186 @@
+// HTTP to the control plane with the job token: retries what is transient
+// (connection failures, 502/503/504) with exponential backoff, never a 4xx,
+// and turns error responses into OutpostError with the server's code.
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { errorDocument } from '../protocol/agent-api.ts';
+import { OutpostError, isErrorCode, type ErrorCode } from '../protocol/errors.ts';
+import { CanceledError } from './cancellation.ts';
+
+export interface RetryPolicy {
+  readonly attempts: number;
+  readonly firstDelayMs: number;
+  readonly maxDelayMs: number;
+}
+
+/** About 15 s of retrying: long enough for a control plane restart behind a proxy. */
+export const defaultRetryPolicy: RetryPolicy = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
+
+export interface ProxySettings {
+  readonly httpProxy?: string | undefined;
+  readonly httpsProxy?: string | undefined;
+  readonly noProxy?: string | undefined;
+}
+
+export interface TransportOptions {
+  readonly baseUrl: string;
+  readonly token: string;
+  readonly retry?: RetryPolicy;
+  readonly proxy?: ProxySettings;
+  /** Told about each retry, so the run log shows why the job is waiting. */
+  readonly onRetry?: (message: string) => void;
+}
+
+export interface ControlPlaneRequest {
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
+  readonly path: string;
+  /** A factory, because every retry needs a fresh body stream. */
+  readonly body?: () => Buffer | string | Readable;
+  readonly contentType?: string;
+  /** Aborting it (a cancel) stops the request and the retries. */
+  readonly signal?: AbortSignal;
+}
+
+export type ResponseHandler<T> = (response: Dispatcher.ResponseData) => Promise<T>;
+
+const retryableStatuses = new Set([502, 503, 504]);
+
+/** A failure worth another attempt; carries the message to show if attempts run out. */
+class TransientFailure extends Error {
+  readonly finalError: OutpostError;
+  constructor(message: string, finalError: OutpostError) {
+    super(message);
+    this.finalError = finalError;
+  }
+}
+
+export class ControlPlaneTransport {
+  readonly #baseUrl: string;
+  readonly #authorization: string;
+  readonly #retry: RetryPolicy;
+  readonly #dispatcher: Dispatcher;
+  readonly #onRetry: (message: string) => void;
+
+  constructor(options: TransportOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#authorization = `Bearer ${options.token}`;
+    this.#retry = options.retry ?? defaultRetryPolicy;
+    this.#onRetry = options.onRetry ?? (() => {});
+    const proxy = options.proxy ?? {};
+    this.#dispatcher =
+      proxy.httpProxy || proxy.httpsProxy
+        ? new EnvHttpProxyAgent({ httpProxy: proxy.httpProxy, httpsProxy: proxy.httpsProxy, noProxy: proxy.noProxy })
+        : new Agent();
+  }
+
+  /** Sends the request; `handle` reads a 2xx response (a failure inside it is retried too). */
+  async send<T>(req: ControlPlaneRequest, handle: ResponseHandler<T>): Promise<T> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await this.#attempt(req, handle);
+      } catch (error) {
+        if (req.signal?.aborted) throw new CanceledError();
+        if (!(error instanceof TransientFailure)) throw error;
+        if (attempt >= this.#retry.attempts) throw error.finalError;
+        const delay = Math.min(this.#retry.firstDelayMs * 2 ** (attempt - 1), this.#retry.maxDelayMs);
+        this.#onRetry(`${error.message}; retrying in ${formatDelay(delay)} (attempt ${attempt + 1} of ${this.#retry.attempts})`);
+        try {
+          await sleep(delay, undefined, { signal: req.signal });
+        } catch {
+          throw new CanceledError();
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#dispatcher.close();
+  }
+
+  async #attempt<T>(req: ControlPlaneRequest, handle: ResponseHandler<T>): Promise<T> {
+    const where = `${req.method} ${req.path}`;
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(`${this.#baseUrl}${req.path}`, {
+        method: req.method,
+        headers: {
+          authorization: this.#authorization,
+          ...(req.contentType === undefined ? {} : { 'content-type': req.contentType }),
+        },
+        body: req.body?.() ?? null,
+        signal: req.signal ?? null,
+        dispatcher: this.#dispatcher,
+      });
+    } catch (error) {
+      throw connectionFailure(where, this.#baseUrl, error);
+    }
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      try {
+        return await handle(response);
+      } catch (error) {
+        if (error instanceof OutpostError || error instanceof CanceledError) throw error;
+        throw connectionFailure(where, this.#baseUrl, error);
+      }
+    }
+    const failure = await errorFromResponse(where, response);
+    if (retryableStatuses.has(response.statusCode)) {
+      throw new TransientFailure(`${where}: the control plane answered ${response.statusCode}`, failure);
+    }
+    throw failure;
+  }
+}
+
+function connectionFailure(where: string, baseUrl: string, error: unknown): TransientFailure {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new TransientFailure(
+    `${where}: cannot reach the control plane (${reason})`,
+    new OutpostError('unavailable', `cannot reach the control plane at ${baseUrl} (${where}: ${reason})`),
+  );
+}
+
+/** Reads the JSON:API error document of a failed response into an OutpostError. */
+async function errorFromResponse(where: string, response: Dispatcher.ResponseData): Promise<OutpostError> {
+  let text = '';
+  try {
+    text = await response.body.text();
+  } catch {
+    // The status alone still says what went wrong.
+  }
+  let code: ErrorCode = codeForStatus(response.statusCode);
+  let description = `HTTP ${response.statusCode}`;
+  try {
+    const first = errorDocument.parse(JSON.parse(text)).errors[0];
+    if (first !== undefined) {
+      if (isErrorCode(first.code)) code = first.code;
+      description = first.detail ? `${first.title}: ${first.detail}` : first.title;
+    }
+  } catch {
+    // Not an error document (a proxy's HTML page, say): keep the status.
+  }
+  return new OutpostError(code, `${where} failed: ${description}`, { status: response.statusCode });
+}
+
+function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case 401:
+      return 'unauthorized';
+    case 403:
+      return 'forbidden';
+    case 404:
+      return 'not_found';
+    case 409:
+      return 'conflict';
+    case 413:
+      return 'payload_too_large';
+    case 423:
+      return 'state_locked';
+    default:
+      if (status >= 500) return 'unavailable';
+      return 'invalid_request';
+  }
+}
+
+function formatDelay(ms: number): string {
+  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
+}

@@ -1,0 +1,144 @@
+// The agent protocol (/api/agent/v1; docs/protocol.md): register, long-poll
+// for jobs and signals, heartbeat, and per-job start / logs / finish.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import {
+  agentPaths,
+  heartbeatRequest,
+  jobFinishRequest,
+  leaseBody,
+  pollRequest,
+  registerRequest,
+  type HeartbeatResponse,
+  type JobSignal,
+  type PollResponse,
+  type RegisterResponse,
+} from '../../protocol/agent-api.ts';
+import { OutpostError } from '../../protocol/errors.ts';
+import type { ServerContext } from '../context.ts';
+import { authenticateAgent, presentedToken, touch } from '../http/auth.ts';
+import { parseBody } from '../http/json-api.ts';
+import { hashToken, newId, newToken, tokenKindOf } from '../ids.ts';
+import * as jobsRepo from '../jobs/repo.ts';
+import { claimJobs, finishJob, startJob } from '../jobs/service.ts';
+import { appendLog } from '../logs/service.ts';
+import { findPoolTokenByHash } from '../pools/repo.ts';
+import * as repo from './repo.ts';
+
+const logQuery = z.object({ lease_id: z.string().min(1), offset: z.coerce.number().int().min(0) });
+
+function toSignals(rows: jobsRepo.JobRow[]): JobSignal[] {
+  return rows.flatMap((row) => (row.signal ? [{ job_id: row.id, action: row.signal }] : []));
+}
+
+export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): void {
+  app.post(agentPaths.register, async (request, reply) => {
+    const token = presentedToken(request);
+    if (!token) throw new OutpostError('unauthorized', 'register with a pool token in the Authorization header');
+    if (tokenKindOf(token) !== 'pool') throw new OutpostError('token_invalid', 'registration needs a pool token (opp_…)');
+    const poolToken = await findPoolTokenByHash(ctx.db, hashToken(token));
+    if (!poolToken) throw new OutpostError('token_invalid', 'the pool token is not valid');
+    if (poolToken.revoked_at !== null) throw new OutpostError('token_revoked', 'the pool token has been revoked');
+    const input = parseBody(registerRequest, request.body);
+    const session = newToken('session');
+    const now = ctx.now();
+    const agentId = newId('agent');
+    await repo.insertAgent(ctx.db, {
+      id: agentId,
+      pool_id: poolToken.pool_id,
+      pool_token_id: poolToken.id,
+      name: input.name,
+      version: input.version,
+      driver: input.driver,
+      concurrency: input.concurrency,
+      single: input.single ? 1 : 0,
+      status: 'idle',
+      session_token_hash: hashToken(session),
+      registered_at: now,
+      last_seen_at: now,
+      deregistered_at: null,
+    });
+    await touch(ctx, 'pool_tokens', poolToken.id, null);
+    ctx.logger.info({ agent: agentId, name: input.name, pool: poolToken.pool_id, version: input.version }, 'agent registered');
+    const response: RegisterResponse = {
+      agent_id: agentId,
+      pool_id: poolToken.pool_id,
+      session_token: session,
+      heartbeat_interval_ms: ctx.config.heartbeatInterval,
+      lease_timeout_ms: ctx.config.leaseTimeout,
+      poll_timeout_ms: ctx.config.pollTimeout,
+    };
+    return reply.status(201).send(response);
+  });
+
+  app.post(agentPaths.deregister, async (request, reply) => {
+    const agent = await authenticateAgent(ctx, request);
+    await repo.updateAgent(ctx.db, agent.id, { status: 'offline', deregistered_at: ctx.now() });
+    ctx.logger.info({ agent: agent.id, name: agent.name }, 'agent deregistered');
+    return reply.status(204).send();
+  });
+
+  app.post(agentPaths.poll, async (request, reply): Promise<PollResponse | undefined> => {
+    const agent = await authenticateAgent(ctx, request);
+    const input = parseBody(pollRequest, request.body);
+    const gone = new AbortController();
+    reply.raw.on('close', () => gone.abort());
+    const deadline = ctx.now() + Math.min(input.wait_ms ?? ctx.config.pollTimeout, ctx.config.pollTimeout);
+    for (;;) {
+      await repo.updateAgent(ctx.db, agent.id, { last_seen_at: ctx.now(), ...(agent.status === 'offline' ? { status: 'idle' } : {}) });
+      const signalled = await jobsRepo.signalsForAgent(ctx.db, agent.id, true);
+      await jobsRepo.markSignalsDelivered(ctx.db, signalled.map((row) => row.id));
+      // Do not hand out work to a caller that has already hung up.
+      const jobs = input.free_slots > 0 && !gone.signal.aborted ? await claimJobs(ctx, agent, input.free_slots) : [];
+      if (jobs.length > 0 || signalled.length > 0) {
+        if (jobs.length > 0) ctx.logger.info({ agent: agent.id, jobs: jobs.map((j) => j.job_id) }, 'jobs claimed');
+        return { jobs, signals: toSignals(signalled) };
+      }
+      const remaining = deadline - ctx.now();
+      if (remaining <= 0) return { jobs: [], signals: [] };
+      const outcome = await ctx.notifier.wait([`pool:${agent.pool_id}`, `agent:${agent.id}`], remaining, gone.signal);
+      if (outcome === 'aborted') return undefined;
+      // A token revoked while we waited ends the poll with 401.
+      await authenticateAgent(ctx, request);
+    }
+  });
+
+  app.post(agentPaths.heartbeat, async (request): Promise<HeartbeatResponse> => {
+    const agent = await authenticateAgent(ctx, request);
+    const input = parseBody(heartbeatRequest, request.body);
+    const now = ctx.now();
+    await repo.updateAgent(ctx.db, agent.id, { last_seen_at: now, status: input.status });
+    const current = await jobsRepo.extendLeases(ctx.db, agent.id, input.running, now + ctx.config.leaseTimeout);
+    const signals = toSignals(await jobsRepo.signalsForAgent(ctx.db, agent.id, false)).filter((s) =>
+      input.running.some((job) => job.job_id === s.job_id),
+    );
+    return { signals, stale: input.running.filter((job) => !current.has(job.job_id)).map((job) => job.job_id) };
+  });
+
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/start', async (request, reply) => {
+    const agent = await authenticateAgent(ctx, request);
+    const { lease_id } = parseBody(leaseBody, request.body);
+    await startJob(ctx, agent.id, request.params.id, lease_id);
+    return reply.status(204).send();
+  });
+
+  app.put<{ Params: { id: string }; Querystring: Record<string, string> }>(
+    '/api/agent/v1/jobs/:id/logs',
+    { bodyLimit: 8 * 1024 * 1024 },
+    async (request) => {
+      const agent = await authenticateAgent(ctx, request);
+      const query = parseBody(logQuery, request.query);
+      const job = await jobsRepo.findJob(ctx.db, request.params.id);
+      if (!job || job.agent_id !== agent.id) throw new OutpostError('not_found', `job ${request.params.id} not found`);
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      return { size: await appendLog(ctx, job, query.lease_id, query.offset, body) };
+    },
+  );
+
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/finish', async (request, reply) => {
+    const agent = await authenticateAgent(ctx, request);
+    const input = parseBody(jobFinishRequest, request.body);
+    await finishJob(ctx, agent.id, request.params.id, input);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,49 @@
+// SQL for agents.
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { AgentsTable, Database } from '../db/schema.ts';
+
+export type AgentRow = Selectable<AgentsTable>;
+
+export async function insertAgent(db: Kysely<Database>, row: AgentsTable): Promise<void> {
+  await db.insertInto('agents').values(row).execute();
+}
+
+export async function updateAgent(db: Kysely<Database>, id: string, changes: Updateable<AgentsTable>): Promise<void> {
+  await db.updateTable('agents').set(changes).where('id', '=', id).execute();
+}
+
+export async function findAgent(db: Kysely<Database>, id: string): Promise<AgentRow | undefined> {
+  return db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Agents of a pool, newest first; deregistered ones are history and omitted. */
+export async function listAgents(db: Kysely<Database>, poolId: string): Promise<(AgentRow & { running_jobs: number })[]> {
+  const rows = await db
+    .selectFrom('agents')
+    .selectAll('agents')
+    .select((eb) =>
+      eb
+        .selectFrom('jobs')
+        .select((inner) => inner.fn.countAll<number>().as('n'))
+        .whereRef('jobs.agent_id', '=', 'agents.id')
+        .where('jobs.status', 'in', ['leased', 'running'])
+        .as('running_jobs'),
+    )
+    .where('pool_id', '=', poolId)
+    .where('deregistered_at', 'is', null)
+    .orderBy('registered_at', 'desc')
+    .execute();
+  return rows.map((row) => ({ ...row, running_jobs: Number(row.running_jobs ?? 0) }));
+}
+
+/** Agents not heard from since `before` become offline. */
+export async function markSilentAgentsOffline(db: Kysely<Database>, before: number): Promise<number> {
+  const result = await db
+    .updateTable('agents')
+    .set({ status: 'offline' })
+    .where('status', '!=', 'offline')
+    .where('deregistered_at', 'is', null)
+    .where('last_seen_at', '<', before)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}

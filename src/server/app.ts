@@ -1,0 +1,55 @@
+// Builds the HTTP application: parsers, error handling, and every route group.
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ServerContext } from './context.ts';
+import { agentProtocolRoutes } from './agents/protocol-routes.ts';
+import { agentRoutes } from './agents/routes.ts';
+import { configurationVersionRoutes } from './configuration-versions/routes.ts';
+import { healthRoutes } from './health-routes.ts';
+import { installErrorHandling } from './http/errors.ts';
+import { jobTokenRoutes } from './jobs/job-token-routes.ts';
+import { logRoutes } from './logs/routes.ts';
+import { organizationRoutes } from './organizations/routes.ts';
+import { poolRoutes } from './pools/routes.ts';
+import { runRoutes } from './runs/routes.ts';
+import { stateRoutes } from './state/routes.ts';
+import { variableRoutes } from './variables/routes.ts';
+import { workspaceRoutes } from './workspaces/routes.ts';
+
+export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    // Heartbeats and polls would drown the log; requests are logged at debug below.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    // Long-polls and log streams outlive the default timeouts.
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    return503OnClosing: true,
+    // Long-polls would hold shutdown for their full wait; agents retry anyway.
+    forceCloseConnections: true,
+  });
+
+  // JSON:API documents are JSON; archives, plans and log chunks are bytes.
+  app.addContentTypeParser('application/vnd.api+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  app.addContentTypeParser(['application/octet-stream', 'application/gzip', 'application/x-gzip', 'text/plain'], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.addHook('onResponse', (request, reply, done) => {
+    request.log.debug({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    done();
+  });
+
+  installErrorHandling(app);
+  healthRoutes(app, ctx, isShuttingDown);
+  organizationRoutes(app, ctx);
+  poolRoutes(app, ctx);
+  agentRoutes(app, ctx);
+  workspaceRoutes(app, ctx);
+  variableRoutes(app, ctx);
+  configurationVersionRoutes(app, ctx);
+  runRoutes(app, ctx);
+  logRoutes(app, ctx);
+  stateRoutes(app, ctx);
+  agentProtocolRoutes(app, ctx);
+  jobTokenRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,63 @@
+// Opens the control plane's database: embedded SQLite (node:sqlite) in the
+// data dir, or PostgreSQL when a URL is configured. Migrations run at start.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
+import pg from 'pg';
+import type { Database } from './schema.ts';
+import { openNodeSqlite } from './node-sqlite.ts';
+import { initialMigration } from './migrations/0001-initial.ts';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly dialect: DialectName;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) comes back from pg as a string to protect precision; every
+// bigint here is an epoch-ms time or a byte count, well inside 2^53.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+export async function openDatabase(options: { dataDir: string; databaseUrl?: string | undefined }): Promise<Db> {
+  let kysely: Kysely<Database>;
+  let dialect: DialectName;
+  if (options.databaseUrl) {
+    dialect = 'postgres';
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 20 });
+    kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  } else {
+    dialect = 'sqlite';
+    mkdirSync(options.dataDir, { recursive: true });
+    const file = path.join(options.dataDir, 'outpost.db');
+    kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: openNodeSqlite(file) }) });
+  }
+  await migrate(kysely, dialect);
+  return { kysely, dialect, close: () => kysely.destroy() };
+}
+
+class StaticMigrations implements MigrationProvider {
+  readonly #migrations: Record<string, Migration>;
+  constructor(migrations: Record<string, Migration>) {
+    this.#migrations = migrations;
+  }
+  async getMigrations(): Promise<Record<string, Migration>> {
+    return this.#migrations;
+  }
+}
+
+async function migrate(kysely: Kysely<Database>, dialect: DialectName): Promise<void> {
+  const migrator = new Migrator({
+    db: kysely,
+    provider: new StaticMigrations({
+      '0001-initial': initialMigration(dialect === 'postgres' ? 'bytea' : 'blob'),
+    }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed: ${(error as Error).message}`);
+  }
+}

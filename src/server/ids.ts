@@ -1,0 +1,64 @@
+// Resource ids in the TFE style (`ws-` followed by 16 random characters) and
+// secrets with a prefix per kind, so a leaked token is recognisable by secret
+// scanners and a token of the wrong kind is refused before any lookup.
+import { createHash, randomBytes } from 'node:crypto';
+
+const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
+
+function randomString(length: number): string {
+  // Rejection sampling keeps every character equally likely.
+  const out: string[] = [];
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 256 - (256 % alphabet.length)) out.push(alphabet[byte % alphabet.length] as string);
+      if (out.length === length) break;
+    }
+  }
+  return out.join('');
+}
+
+export type IdPrefix = 'org' | 'at' | 'apool' | 'agent' | 'ws' | 'var' | 'cv' | 'run' | 'job' | 'sv' | 'lease' | 'ot';
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}-${randomString(16)}`;
+}
+
+export const tokenKinds = {
+  api: 'opa_',
+  pool: 'opp_',
+  session: 'ops_',
+  job: 'opj_',
+} as const;
+export type TokenKind = keyof typeof tokenKinds;
+
+export function newToken(kind: TokenKind): string {
+  return `${tokenKinds[kind]}${randomString(40)}`;
+}
+
+/**
+ * Tokens are 40 random characters (~230 bits), so a plain SHA-256 is a safe
+ * one-way store: no password-style stretching is needed, and lookups stay a
+ * single indexed equality match.
+ */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export function tokenKindOf(token: string): TokenKind | undefined {
+  for (const [kind, prefix] of Object.entries(tokenKinds)) {
+    if (token.startsWith(prefix)) return kind as TokenKind;
+  }
+  return undefined;
+}
+
+/** TFE gives plans and applies their own ids; ours derive from the run id. */
+export function planIdOf(runId: string): string {
+  return runId.replace(/^run-/, 'plan-');
+}
+export function applyIdOf(runId: string): string {
+  return runId.replace(/^run-/, 'apply-');
+}
+export function runIdOfPhase(phaseId: string): string | undefined {
+  const match = /^(?:plan|apply)-([A-Za-z0-9]+)$/.exec(phaseId);
+  return match ? `run-${match[1]}` : undefined;
+}

@@ -1,0 +1,134 @@
+// SQL for jobs: the queue, leases and signals. Every update an agent causes
+// is fenced by the lease id, so a zombie agent cannot change a job that was
+// handed to someone else.
+import type { Kysely, Selectable, Updateable } from 'kysely';
+import type { JobStatus } from '../../protocol/statuses.ts';
+import type { DialectName } from '../db/database.ts';
+import type { Database, JobsTable } from '../db/schema.ts';
+
+export type JobRow = Selectable<JobsTable>;
+const active: JobStatus[] = ['leased', 'running'];
+
+export async function insertJob(db: Kysely<Database>, row: JobsTable): Promise<void> {
+  await db.insertInto('jobs').values(row).execute();
+}
+
+export async function findJob(db: Kysely<Database>, id: string): Promise<JobRow | undefined> {
+  return db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** The newest job of a run's phase (a re-queued plan keeps one job row). */
+export async function findPhaseJob(db: Kysely<Database>, runId: string, kind: 'plan' | 'apply'): Promise<JobRow | undefined> {
+  return db.selectFrom('jobs').selectAll().where('run_id', '=', runId).where('kind', '=', kind).orderBy('created_at', 'desc').executeTakeFirst();
+}
+
+/**
+ * Atomically hands the oldest queued job of a pool to an agent: one UPDATE
+ * whose subquery picks the row. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets
+ * concurrent claims pass each other instead of queueing on the same row;
+ * SQLite serialises writers, so the single statement is atomic already.
+ */
+export async function claimNextJob(
+  db: Kysely<Database>,
+  dialect: DialectName,
+  poolId: string,
+  lease: { agentId: string; leaseId: string; expiresAt: number; tokenHash: string; now: number },
+): Promise<JobRow | undefined> {
+  return db
+    .updateTable('jobs')
+    .set({
+      status: 'leased',
+      agent_id: lease.agentId,
+      lease_id: lease.leaseId,
+      lease_expires_at: lease.expiresAt,
+      job_token_hash: lease.tokenHash,
+      leased_at: lease.now,
+    })
+    .where('id', '=', (eb) =>
+      eb
+        .selectFrom('jobs')
+        .select('id')
+        .where('pool_id', '=', poolId)
+        .where('status', '=', 'queued')
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(1)
+        .$if(dialect === 'postgres', (q) => q.forUpdate().skipLocked()),
+    )
+    .where('status', '=', 'queued')
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Fenced update: applies only while the lease is current and the job active. */
+export async function updateLeasedJob(db: Kysely<Database>, jobId: string, leaseId: string, changes: Updateable<JobsTable>): Promise<boolean> {
+  const result = await db
+    .updateTable('jobs')
+    .set(changes)
+    .where('id', '=', jobId)
+    .where('lease_id', '=', leaseId)
+    .where('status', 'in', active)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+export async function updateJob(db: Kysely<Database>, jobId: string, changes: Updateable<JobsTable>, onlyIfStatus?: JobStatus[]): Promise<boolean> {
+  const result = await db
+    .updateTable('jobs')
+    .set(changes)
+    .where('id', '=', jobId)
+    .$if(onlyIfStatus !== undefined, (q) => q.where('status', 'in', onlyIfStatus!))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** Extends the leases the agent still holds; returns the ids that were current. */
+export async function extendLeases(
+  db: Kysely<Database>,
+  agentId: string,
+  running: { job_id: string; lease_id: string }[],
+  expiresAt: number,
+): Promise<Set<string>> {
+  const current = new Set<string>();
+  for (const job of running) {
+    const result = await db
+      .updateTable('jobs')
+      .set({ lease_expires_at: expiresAt })
+      .where('id', '=', job.job_id)
+      .where('agent_id', '=', agentId)
+      .where('lease_id', '=', job.lease_id)
+      .where('status', 'in', active)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 1) current.add(job.job_id);
+  }
+  return current;
+}
+
+export async function signalsForAgent(db: Kysely<Database>, agentId: string, undeliveredOnly: boolean): Promise<JobRow[]> {
+  return db
+    .selectFrom('jobs')
+    .selectAll()
+    .where('agent_id', '=', agentId)
+    .where('signal', 'is not', null)
+    .$if(undeliveredOnly, (q) => q.where('signal_delivered', '=', 0))
+    .execute();
+}
+
+export async function markSignalsDelivered(db: Kysely<Database>, jobIds: string[]): Promise<void> {
+  if (jobIds.length === 0) return;
+  await db.updateTable('jobs').set({ signal_delivered: 1 }).where('id', 'in', jobIds).execute();
+}
+
+export async function expiredLeases(db: Kysely<Database>, now: number): Promise<JobRow[]> {
+  return db.selectFrom('jobs').selectAll().where('status', 'in', active).where('lease_expires_at', '<', now).execute();
+}
+
+export async function countRunningJobs(db: Kysely<Database>, agentId: string): Promise<number> {
+  const row = await db
+    .selectFrom('jobs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('agent_id', '=', agentId)
+    .where('status', 'in', active)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

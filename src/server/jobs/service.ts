@@ -1,0 +1,138 @@
+// The agent side of the job lifecycle: claim, start, result, finish, and the
+// sweeper for leases nobody renews. Job: queued → leased → running →
+// succeeded | failed | canceled | lost (design.md §3).
+import type { Kysely, Selectable } from 'kysely';
+import { OutpostError } from '../../protocol/errors.ts';
+import type { JobAssignment, JobFinishRequest, JobResult } from '../../protocol/agent-api.ts';
+import type { ServerContext } from '../context.ts';
+import type { AgentsTable, Database } from '../db/schema.ts';
+import { hashToken, newId, newToken } from '../ids.ts';
+import { logSize } from '../logs/repo.ts';
+import { findRun, transitionRun } from '../runs/repo.ts';
+import { runningStatusOf } from '../runs/lifecycle.ts';
+import { onJobEnded } from '../runs/service.ts';
+import { inTransaction } from '../transaction.ts';
+import { findWorkspace } from '../workspaces/repo.ts';
+import * as repo from './repo.ts';
+
+/** Claims up to `slots` queued jobs of the agent's pool. */
+export async function claimJobs(ctx: ServerContext, agent: Selectable<AgentsTable>, slots: number): Promise<JobAssignment[]> {
+  const assignments: JobAssignment[] = [];
+  for (let i = 0; i < slots; i++) {
+    const token = newToken('job');
+    const now = ctx.now();
+    const job = await repo.claimNextJob(ctx.db, ctx.dialect, agent.pool_id, {
+      agentId: agent.id,
+      leaseId: newId('lease'),
+      expiresAt: now + ctx.config.leaseTimeout,
+      tokenHash: hashToken(token),
+      now,
+    });
+    if (!job) break;
+    const run = await findRun(ctx.db, job.run_id);
+    const workspace = run ? await findWorkspace(ctx.db, run.workspace_id) : undefined;
+    if (!run || !workspace) continue;
+    assignments.push({
+      job_id: job.id,
+      lease_id: job.lease_id!,
+      run_id: job.run_id,
+      kind: job.kind,
+      job_token: token,
+      engine: { name: workspace.engine, version: workspace.engine_version },
+      log_offset: await logSize(ctx.db, job.run_id, job.kind),
+    });
+  }
+  return assignments;
+}
+
+async function requireLease(db: Kysely<Database>, agentId: string, jobId: string, leaseId: string): Promise<repo.JobRow> {
+  const job = await repo.findJob(db, jobId);
+  if (!job || job.agent_id !== agentId) throw new OutpostError('not_found', `job ${jobId} not found`);
+  if (job.lease_id !== leaseId || !['leased', 'running'].includes(job.status)) {
+    throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
+  }
+  return job;
+}
+
+/** The sandbox started: the run enters planning/applying. */
+export async function startJob(ctx: ServerContext, agentId: string, jobId: string, leaseId: string): Promise<void> {
+  await inTransaction(ctx, async (trx, effects) => {
+    const job = await requireLease(trx, agentId, jobId, leaseId);
+    if (job.status === 'running') return;
+    await repo.updateLeasedJob(trx, job.id, leaseId, { status: 'running' });
+    const run = await findRun(trx, job.run_id);
+    if (run) {
+      const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
+      await transitionRun(trx, run, [queued], runningStatusOf(job.kind), ctx.now());
+      effects.notify(`run:${run.id}`);
+    }
+  });
+}
+
+/** The operation's own report, sent with the job token before it exits. */
+export async function recordResult(ctx: ServerContext, job: repo.JobRow, result: JobResult): Promise<void> {
+  await repo.updateLeasedJob(ctx.db, job.id, job.lease_id!, { result: JSON.stringify(result) });
+}
+
+export async function finishJob(ctx: ServerContext, agentId: string, jobId: string, request: JobFinishRequest): Promise<void> {
+  await inTransaction(ctx, async (trx, effects) => {
+    const job = await requireLease(trx, agentId, jobId, request.lease_id);
+    const reported = job.result ? (JSON.parse(job.result) as JobResult) : undefined;
+    // The operation's report names the cause; the agent's only knows the exit.
+    const error = reported?.error ?? request.error;
+    const status = request.status === 'succeeded' && reported?.outcome === 'failed' ? 'failed' : request.status;
+    await repo.updateLeasedJob(trx, job.id, request.lease_id, {
+      status,
+      finished_at: ctx.now(),
+      error_code: error?.code ?? null,
+      error_message: error?.message ?? null,
+    });
+    await onJobEnded(ctx, trx, effects, { ...job, status }, status, error);
+    effects.notify(`agent:${agentId}`);
+  });
+}
+
+/**
+ * Jobs whose lease expired: a plan changes nothing, so it is queued again
+ * (bounded); an apply is never re-run automatically: the run errors and the
+ * state saved so far stays.
+ */
+export async function sweepExpiredLeases(ctx: ServerContext): Promise<number> {
+  const expired = await repo.expiredLeases(ctx.db, ctx.now());
+  for (const job of expired) {
+    await inTransaction(ctx, async (trx, effects) => {
+      const current = await repo.findJob(trx, job.id);
+      if (!current || current.lease_id !== job.lease_id || !['leased', 'running'].includes(current.status)) return;
+      const now = ctx.now();
+      // A job that never started (its claim response was lost, or the agent
+      // died before starting it) ran nothing, so even an apply may go again.
+      const neverStarted = current.status === 'leased';
+      if (neverStarted || (job.kind === 'plan' && job.attempt < ctx.config.planAttempts)) {
+        await repo.updateJob(trx, job.id, {
+          status: 'queued',
+          attempt: job.attempt + 1,
+          agent_id: null,
+          lease_id: null,
+          lease_expires_at: null,
+          job_token_hash: null,
+          result: null,
+        });
+        const run = await findRun(trx, job.run_id);
+        const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
+        if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
+        effects.notify(`pool:${job.pool_id}`);
+        effects.notify(`run:${job.run_id}`);
+        ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, attempt: job.attempt + 1 }, 'job lost its agent; queued again');
+        return;
+      }
+      const message =
+        job.kind === 'apply'
+          ? 'the agent was lost during apply; the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.'
+          : `the agent was lost during plan ${job.attempt} times; giving up`;
+      await repo.updateJob(trx, job.id, { status: 'lost', finished_at: now, error_code: 'agent_lost', error_message: message });
+      await onJobEnded(ctx, trx, effects, { ...job, status: 'lost' }, 'lost', { code: 'agent_lost', message });
+      ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind }, 'job lost its agent');
+    });
+  }
+  return expired.length;
+}

@@ -1,0 +1,68 @@
+// SQL for agent pools and pool tokens.
+import type { Kysely, Selectable } from 'kysely';
+import type { AgentPoolsTable, Database, PoolTokensTable } from '../db/schema.ts';
+
+export type PoolRow = Selectable<AgentPoolsTable> & { agent_count: number };
+export type PoolTokenRow = Selectable<PoolTokensTable>;
+
+function poolsWithCounts(db: Kysely<Database>) {
+  return db
+    .selectFrom('agent_pools')
+    .selectAll('agent_pools')
+    .select((eb) =>
+      eb
+        .selectFrom('agents')
+        .select((inner) => inner.fn.countAll<number>().as('n'))
+        .whereRef('agents.pool_id', '=', 'agent_pools.id')
+        .where('agents.status', '!=', 'offline')
+        .where('agents.deregistered_at', 'is', null)
+        .as('agent_count'),
+    );
+}
+
+export async function listPools(db: Kysely<Database>, organizationId: string): Promise<PoolRow[]> {
+  const rows = await poolsWithCounts(db).where('organization_id', '=', organizationId).orderBy('name').execute();
+  return rows.map((row) => ({ ...row, agent_count: Number(row.agent_count ?? 0) }));
+}
+
+export async function findPool(db: Kysely<Database>, id: string): Promise<PoolRow | undefined> {
+  const row = await poolsWithCounts(db).where('id', '=', id).executeTakeFirst();
+  return row ? { ...row, agent_count: Number(row.agent_count ?? 0) } : undefined;
+}
+
+export async function findPoolByName(db: Kysely<Database>, organizationId: string, name: string): Promise<Selectable<AgentPoolsTable> | undefined> {
+  return db.selectFrom('agent_pools').selectAll().where('organization_id', '=', organizationId).where('name', '=', name).executeTakeFirst();
+}
+
+export async function insertPool(db: Kysely<Database>, row: AgentPoolsTable): Promise<void> {
+  await db.insertInto('agent_pools').values(row).execute();
+}
+
+export async function deletePool(db: Kysely<Database>, id: string): Promise<void> {
+  await db.deleteFrom('agent_pools').where('id', '=', id).execute();
+}
+
+export async function countWorkspacesUsingPool(db: Kysely<Database>, poolId: string): Promise<number> {
+  const row = await db.selectFrom('workspaces').select((eb) => eb.fn.countAll<number>().as('n')).where('pool_id', '=', poolId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function insertPoolToken(db: Kysely<Database>, row: PoolTokensTable): Promise<void> {
+  await db.insertInto('pool_tokens').values(row).execute();
+}
+
+export async function listPoolTokens(db: Kysely<Database>, poolId: string): Promise<PoolTokenRow[]> {
+  return db.selectFrom('pool_tokens').selectAll().where('pool_id', '=', poolId).orderBy('created_at').execute();
+}
+
+export async function findPoolToken(db: Kysely<Database>, id: string): Promise<PoolTokenRow | undefined> {
+  return db.selectFrom('pool_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findPoolTokenByHash(db: Kysely<Database>, hash: string): Promise<PoolTokenRow | undefined> {
+  return db.selectFrom('pool_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
+}
+
+export async function revokePoolToken(db: Kysely<Database>, id: string, at: number): Promise<void> {
+  await db.updateTable('pool_tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).execute();
+}

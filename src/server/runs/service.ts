@@ -1,0 +1,203 @@
+// Run operations: create, confirm, discard, cancel, and what happens when a
+// job ends. Each is one transaction; the state machine is in lifecycle.ts.
+import type { Kysely } from 'kysely';
+import { OutpostError } from '../../protocol/errors.ts';
+import { isFinalRunStatus, type JobKind, type RunStatus } from '../../protocol/statuses.ts';
+import type { JobResult } from '../../protocol/agent-api.ts';
+import type { ServerContext } from '../context.ts';
+import type { Database } from '../db/schema.ts';
+import { newId } from '../ids.ts';
+import * as jobsRepo from '../jobs/repo.ts';
+import { inTransaction, type Effects } from '../transaction.ts';
+import { claimWorkspace, findWorkspace, releaseWorkspace } from '../workspaces/repo.ts';
+import { afterPlan, afterUnsuccessfulJob, cancelableStatuses, confirmableStatuses, discardableStatuses, queuedStatusOf } from './lifecycle.ts';
+import * as repo from './repo.ts';
+
+export interface CreateRunInput {
+  workspaceId: string;
+  configurationVersionId: string;
+  message: string;
+  isDestroy: boolean;
+  planOnly: boolean;
+  autoApply: boolean;
+}
+
+export async function createRun(ctx: ServerContext, input: CreateRunInput): Promise<repo.RunRow> {
+  return inTransaction(ctx, async (trx, effects) => {
+    const now = ctx.now();
+    const run = {
+      id: newId('run'),
+      workspace_id: input.workspaceId,
+      configuration_version_id: input.configurationVersionId,
+      status: 'pending' as RunStatus,
+      message: input.message,
+      is_destroy: input.isDestroy ? 1 : 0,
+      plan_only: input.planOnly ? 1 : 0,
+      auto_apply: input.autoApply ? 1 : 0,
+      has_changes: null,
+      resource_additions: null,
+      resource_changes: null,
+      resource_destructions: null,
+      error_code: null,
+      error_message: null,
+      status_timestamps: JSON.stringify({ 'pending-at': new Date(now).toISOString() }),
+      created_at: now,
+      updated_at: now,
+    } as const;
+    await repo.insertRun(trx, run);
+    const startsNow = input.planOnly || (await claimWorkspace(trx, input.workspaceId, run.id, now));
+    if (startsNow) await queueJob(ctx, trx, effects, run, 'plan');
+    effects.notify(`run:${run.id}`);
+    return (await repo.findRun(trx, run.id))!;
+  });
+}
+
+/** Puts a phase's job in the pool's queue and moves the run to *_queued. */
+async function queueJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, run: repo.RunRow, kind: JobKind): Promise<void> {
+  const workspace = await findWorkspace(trx, run.workspace_id);
+  if (!workspace?.pool_id) {
+    throw new OutpostError('validation_failed', 'the workspace has no agent pool: set one with `outpost workspace` or the API before queueing runs');
+  }
+  const now = ctx.now();
+  const from: RunStatus[] = kind === 'plan' ? ['pending'] : ['planning', 'planned'];
+  if (!(await repo.transitionRun(trx, run, from, queuedStatusOf(kind), now))) {
+    throw new OutpostError('conflict', `run ${run.id} changed status concurrently`);
+  }
+  await jobsRepo.insertJob(trx, {
+    id: newId('job'),
+    run_id: run.id,
+    pool_id: workspace.pool_id,
+    kind,
+    status: 'queued',
+    attempt: 1,
+    agent_id: null,
+    lease_id: null,
+    lease_expires_at: null,
+    job_token_hash: null,
+    signal: null,
+    signal_delivered: 0,
+    result: null,
+    error_code: null,
+    error_message: null,
+    created_at: now,
+    leased_at: null,
+    finished_at: null,
+  });
+  effects.notify(`pool:${workspace.pool_id}`);
+}
+
+/** Moves a run to a final status and hands its workspace to the next pending run. */
+async function finishRun(
+  ctx: ServerContext,
+  trx: Kysely<Database>,
+  effects: Effects,
+  run: repo.RunRow,
+  status: RunStatus,
+  error?: { code: string; message: string },
+): Promise<void> {
+  const now = ctx.now();
+  const moved = await repo.transitionRun(trx, run, [run.status], status, now, error ? { error_code: error.code, error_message: error.message } : {});
+  if (!moved) throw new OutpostError('conflict', `run ${run.id} changed status concurrently`);
+  effects.notify(`run:${run.id}`);
+  effects.notify(`log:${run.id}`);
+  // A lock left by a killed engine must not block the workspace forever.
+  const jobIds = (await trx.selectFrom('jobs').select('id').where('run_id', '=', run.id).execute()).map((j) => j.id);
+  if (jobIds.length > 0) await trx.deleteFrom('state_locks').where('job_id', 'in', jobIds).execute();
+  if (run.plan_only === 0 && (await releaseWorkspace(trx, run.workspace_id, run.id, now))) {
+    const next = await repo.nextPendingRun(trx, run.workspace_id);
+    if (next && (await claimWorkspace(trx, run.workspace_id, next.id, now))) await queueJob(ctx, trx, effects, next, 'plan');
+  }
+}
+
+async function requireRunIn(trx: Kysely<Database>, runId: string, allowed: readonly RunStatus[], action: string): Promise<repo.RunRow> {
+  const run = await repo.findRun(trx, runId);
+  if (!run) throw new OutpostError('not_found', `run ${runId} not found`);
+  if (!allowed.includes(run.status)) {
+    throw new OutpostError('conflict', `run ${run.id} is ${run.status}; it can be ${action} only when ${allowed.join(' or ')}`);
+  }
+  return run;
+}
+
+export async function confirmRun(ctx: ServerContext, runId: string): Promise<void> {
+  await inTransaction(ctx, async (trx, effects) => {
+    const run = await requireRunIn(trx, runId, confirmableStatuses, 'applied');
+    await queueJob(ctx, trx, effects, run, 'apply');
+    effects.notify(`run:${run.id}`);
+  });
+}
+
+export async function discardRun(ctx: ServerContext, runId: string): Promise<void> {
+  await inTransaction(ctx, async (trx, effects) => {
+    const run = await requireRunIn(trx, runId, discardableStatuses, 'discarded');
+    await finishRun(ctx, trx, effects, run, 'discarded');
+  });
+}
+
+/**
+ * Cancel: a queued job is withdrawn at once; a running one is signalled and
+ * the run ends when the agent reports. Force-cancel ends the run now and
+ * fences the job off: the agent kills the engine, and anything it still
+ * sends is refused because the lease and job token are no longer current.
+ */
+export async function cancelRun(ctx: ServerContext, runId: string, force: boolean): Promise<void> {
+  await inTransaction(ctx, async (trx, effects) => {
+    const run = await requireRunIn(trx, runId, cancelableStatuses, force ? 'force-canceled' : 'canceled');
+    const status: RunStatus = force ? 'force_canceled' : 'canceled';
+    if (run.status === 'pending') return finishRun(ctx, trx, effects, run, status);
+    const kind: JobKind = run.status === 'plan_queued' || run.status === 'planning' ? 'plan' : 'apply';
+    const job = await jobsRepo.findPhaseJob(trx, run.id, kind);
+    const now = ctx.now();
+    if (job && (await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now }, ['queued']))) {
+      return finishRun(ctx, trx, effects, run, status);
+    }
+    if (!job || !['leased', 'running'].includes(job.status)) throw new OutpostError('conflict', `run ${run.id} has no job to cancel`);
+    await jobsRepo.updateJob(trx, job.id, { signal: force ? 'force_cancel' : 'cancel', signal_delivered: 0 });
+    if (job.agent_id) effects.notify(`agent:${job.agent_id}`);
+    if (force) {
+      await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now, error_code: null, error_message: 'force-canceled by a user' });
+      await finishRun(ctx, trx, effects, run, status);
+    }
+  });
+}
+
+export type JobOutcome = 'succeeded' | 'failed' | 'canceled' | 'lost';
+
+/**
+ * Called once a job has reached its final status (inside the same
+ * transaction): moves the run on according to the job's kind and outcome.
+ */
+export async function onJobEnded(
+  ctx: ServerContext,
+  trx: Kysely<Database>,
+  effects: Effects,
+  job: jobsRepo.JobRow,
+  outcome: JobOutcome,
+  error?: { code: string; message: string },
+): Promise<void> {
+  const run = await repo.findRun(trx, job.run_id);
+  if (!run || isFinalRunStatus(run.status)) return;
+  if (outcome !== 'succeeded') {
+    return finishRun(ctx, trx, effects, run, afterUnsuccessfulJob(outcome, job.signal === 'force_cancel'), error);
+  }
+  const result = job.result ? (JSON.parse(job.result) as JobResult) : undefined;
+  if (!result || result.outcome !== 'succeeded') {
+    return finishRun(ctx, trx, effects, run, 'errored', { code: 'engine_failed', message: 'the job operation ended without reporting a result' });
+  }
+  const counts = {
+    resource_additions: result.resource_additions ?? 0,
+    resource_changes: result.resource_changes ?? 0,
+    resource_destructions: result.resource_destructions ?? 0,
+  };
+  if (job.kind === 'apply') {
+    await repo.updateRun(trx, run.id, counts);
+    return finishRun(ctx, trx, effects, run, 'applied');
+  }
+  const hasChanges = result.has_changes ?? false;
+  await repo.updateRun(trx, run.id, { ...counts, has_changes: hasChanges ? 1 : 0 });
+  const next = afterPlan(run, hasChanges);
+  if (next === 'planned_and_finished') return finishRun(ctx, trx, effects, run, next);
+  if (next === 'apply_queued') return queueJob(ctx, trx, effects, run, 'apply');
+  await repo.transitionRun(trx, run, ['planning'], 'planned', ctx.now());
+  effects.notify(`run:${run.id}`);
+  effects.notify(`log:${run.id}`);
+}

@@ -1,0 +1,44 @@
+// SQL for state versions and the state lock.
+import type { Kysely, Selectable } from 'kysely';
+import type { Database, StateLocksTable, StateVersionsTable } from '../db/schema.ts';
+
+export type StateVersionRow = Selectable<StateVersionsTable>;
+export type StateLockRow = Selectable<StateLocksTable>;
+
+export async function currentStateVersion(db: Kysely<Database>, workspaceId: string): Promise<StateVersionRow | undefined> {
+  return db
+    .selectFrom('state_versions')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .orderBy('created_at', 'desc')
+    .orderBy('serial', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export async function listStateVersions(db: Kysely<Database>, workspaceId: string, limit: number): Promise<StateVersionRow[]> {
+  return db.selectFrom('state_versions').selectAll().where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').orderBy('serial', 'desc').limit(limit).execute();
+}
+
+export async function findStateVersion(db: Kysely<Database>, id: string): Promise<StateVersionRow | undefined> {
+  return db.selectFrom('state_versions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function insertStateVersion(db: Kysely<Database>, row: StateVersionsTable): Promise<void> {
+  await db.insertInto('state_versions').values(row).execute();
+}
+
+export async function findLock(db: Kysely<Database>, workspaceId: string): Promise<StateLockRow | undefined> {
+  return db.selectFrom('state_locks').selectAll().where('workspace_id', '=', workspaceId).executeTakeFirst();
+}
+
+/** Takes the lock if free; the primary key makes two takers impossible. */
+export async function insertLock(db: Kysely<Database>, row: StateLocksTable): Promise<boolean> {
+  const result = await db.insertInto('state_locks').values(row).onConflict((c) => c.column('workspace_id').doNothing()).executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
+export async function deleteLock(db: Kysely<Database>, workspaceId: string, lockId: string): Promise<boolean> {
+  const result = await db.deleteFrom('state_locks').where('workspace_id', '=', workspaceId).where('lock_id', '=', lockId).executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}

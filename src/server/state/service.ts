@@ -1,0 +1,112 @@
+// The HTTP state backend's semantics: a lock per workspace, and a new state
+// version for every save. Saves are refused when someone else holds the lock
+// or when they would move the serial backwards within one lineage.
+import { createHash } from 'node:crypto';
+import { OutpostError } from '../../protocol/errors.ts';
+import { blobKeys } from '../blobs/blob-store.ts';
+import type { ServerContext } from '../context.ts';
+import { newId } from '../ids.ts';
+import * as repo from './repo.ts';
+
+export interface StateOutput {
+  name: string;
+  value: unknown;
+  sensitive: boolean;
+  type: unknown;
+}
+
+interface StateDocument {
+  serial: number;
+  lineage: string;
+  outputs?: Record<string, { value?: unknown; type?: unknown; sensitive?: boolean }>;
+}
+
+function parseState(body: Buffer): StateDocument {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new OutpostError('invalid_request', 'the state is not valid JSON');
+  }
+  const doc = parsed as Partial<StateDocument>;
+  if (typeof doc !== 'object' || doc === null || typeof doc.serial !== 'number' || typeof doc.lineage !== 'string') {
+    throw new OutpostError('validation_failed', 'the state must be a JSON object with a numeric serial and a lineage');
+  }
+  return doc as StateDocument;
+}
+
+export async function saveState(
+  ctx: ServerContext,
+  workspaceId: string,
+  writer: { runId: string | null; jobId: string | null; lockId: string | undefined },
+  body: Buffer,
+): Promise<repo.StateVersionRow> {
+  const doc = parseState(body);
+  const lock = await repo.findLock(ctx.db, workspaceId);
+  if (lock && lock.lock_id !== writer.lockId) {
+    throw new OutpostError('state_locked', `the state is locked by ${lock.lock_id}; this write does not hold the lock`);
+  }
+  const current = await repo.currentStateVersion(ctx.db, workspaceId);
+  if (current && current.lineage === doc.lineage && doc.serial < current.serial) {
+    throw new OutpostError('state_serial_conflict', `serial ${doc.serial} is older than the stored serial ${current.serial}`);
+  }
+  const outputs: StateOutput[] = Object.entries(doc.outputs ?? {}).map(([name, output]) => ({
+    name,
+    value: output.value ?? null,
+    sensitive: output.sensitive === true,
+    type: output.type ?? null,
+  }));
+  const row = {
+    id: newId('sv'),
+    workspace_id: workspaceId,
+    run_id: writer.runId,
+    serial: doc.serial,
+    lineage: doc.lineage,
+    size: body.length,
+    sha256: createHash('sha256').update(body).digest('hex'),
+    outputs: JSON.stringify(outputs),
+    created_at: ctx.now(),
+  };
+  await ctx.blobs.put(blobKeys.state(workspaceId, row.id), body);
+  await repo.insertStateVersion(ctx.db, row);
+  return row;
+}
+
+export async function loadCurrentState(ctx: ServerContext, workspaceId: string): Promise<Buffer | undefined> {
+  const current = await repo.currentStateVersion(ctx.db, workspaceId);
+  return current ? ctx.blobs.get(blobKeys.state(workspaceId, current.id)) : undefined;
+}
+
+export interface LockInfo {
+  ID: string;
+  [key: string]: unknown;
+}
+
+/** Returns undefined when the lock was taken, or the holder's LockInfo. */
+export async function lockState(ctx: ServerContext, workspaceId: string, info: LockInfo, jobId: string | null): Promise<LockInfo | undefined> {
+  // The holder may unlock between our failed insert and our read: try again.
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const taken = await repo.insertLock(ctx.db, {
+      workspace_id: workspaceId,
+      lock_id: info.ID,
+      info: JSON.stringify(info),
+      job_id: jobId,
+      created_at: ctx.now(),
+    });
+    if (taken) return undefined;
+    const holder = await repo.findLock(ctx.db, workspaceId);
+    if (holder) return JSON.parse(holder.info) as LockInfo;
+  }
+  throw new OutpostError('state_locked', 'the state lock is changing hands too quickly; try again');
+}
+
+/** Returns undefined when unlocked (or already free), or the holder's LockInfo on a mismatch. */
+export async function unlockState(ctx: ServerContext, workspaceId: string, lockId: string): Promise<LockInfo | undefined> {
+  if (await repo.deleteLock(ctx.db, workspaceId, lockId)) return undefined;
+  const holder = await repo.findLock(ctx.db, workspaceId);
+  return holder ? (JSON.parse(holder.info) as LockInfo) : undefined;
+}
+
+export function parseOutputs(row: repo.StateVersionRow): StateOutput[] {
+  return JSON.parse(row.outputs) as StateOutput[];
+}
