@@ -19,7 +19,6 @@ export const agentSettings = {
   },
   name: {
     env: ['OUTPOST_AGENT_NAME', 'SCALR_AGENT_NAME'],
-    default: os.hostname(),
     description: 'Name shown for this agent in the pool. Default: the host name.',
     parse: asString,
   },
@@ -89,10 +88,11 @@ export const agentSettings = {
   },
 } as const;
 
-export type AgentConfig = SettingsOf<typeof agentSettings>;
+export type AgentConfig = SettingsOf<typeof agentSettings> & { name: string };
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
-  return loadSettings(agentSettings, env);
+  const loaded = loadSettings(agentSettings, env);
+  return { ...loaded, name: loaded.name ?? os.hostname() };
 }
 
 /**

@@ -1,6 +1,5 @@
 // node:test's test()/it()/describe() return promises the runner tracks itself;
 // until eslint.config.js allows them project-wide, say so here.
-/* eslint @typescript-eslint/no-floating-promises: ["error", { "allowForKnownSafeCalls": [{ "from": "package", "package": "node:test", "name": ["test", "it", "describe", "suite"] }] }] */
 // The whole operation as the agent runs it: a real `outpost job` process,
 // with the real OpenTofu binary, against an in-memory control plane.
 import assert from 'node:assert/strict';

@@ -1,6 +1,5 @@
 // node:test's test()/it()/describe() return promises the runner tracks itself;
 // until eslint.config.js allows them project-wide, say so here.
-/* eslint @typescript-eslint/no-floating-promises: ["error", { "allowForKnownSafeCalls": [{ "from": "package", "package": "node:test", "name": ["test", "it", "describe", "suite"] }] }] */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';

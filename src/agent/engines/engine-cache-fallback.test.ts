@@ -2,7 +2,6 @@
 // exactly the requested version, or engine_unavailable saying how to fix it.
 // node:test's test()/it()/describe() return promises the runner tracks itself;
 // until eslint.config.js allows them project-wide, say so here.
-/* eslint @typescript-eslint/no-floating-promises: ["error", { "allowForKnownSafeCalls": [{ "from": "package", "package": "node:test", "name": ["test", "it", "describe", "suite"] }] }] */
 import assert from 'node:assert/strict';
 import { mkdtemp, symlink } from 'node:fs/promises';
 import path from 'node:path';

@@ -1,0 +1,95 @@
+// How end-to-end tests start the real `outpost` processes: the command line
+// and the environment, as pure functions so they can be checked without
+// starting anything (test/support/support.test.ts).
+import { randomInt } from 'node:crypto';
+import path from 'node:path';
+
+export const repositoryRoot = path.resolve(import.meta.dirname, '..', '..');
+export const cliEntryPoint = path.join(repositoryRoot, 'src', 'cli', 'main.ts');
+
+export interface CommandLine {
+  readonly command: string;
+  readonly args: readonly string[];
+}
+
+/**
+ * `node src/cli/main.ts <args>`, with the Node that runs the tests
+ * (process.execPath: Node 24, which the system `node` may not be).
+ */
+export function cliCommand(args: readonly string[]): CommandLine {
+  return { command: process.execPath, args: [cliEntryPoint, ...args] };
+}
+
+const tokenAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** An admin API token in the server's format: `opa_` and 40 letters or digits. */
+export function generateAdminToken(): string {
+  let secret = '';
+  for (let i = 0; i < 40; i += 1) secret += tokenAlphabet[randomInt(tokenAlphabet.length)];
+  return `opa_${secret}`;
+}
+
+/**
+ * The test process's environment minus what must not leak into a child:
+ * any OUTPOST_* setting of the developer's shell (say OUTPOST_DATABASE_URL
+ * reaching a server meant to use SQLite), and the test runner's own marker,
+ * which would make a child that happens to load node:test report to it.
+ */
+export function inheritedEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || name.startsWith('OUTPOST_') || name === 'NODE_TEST_CONTEXT') continue;
+    kept[name] = value;
+  }
+  return kept;
+}
+
+export interface ServerEnvironmentInput {
+  readonly dataDir: string;
+  readonly port: number;
+  readonly adminToken: string;
+  /** PostgreSQL database URL; SQLite in the data dir when absent. */
+  readonly databaseUrl?: string | undefined;
+  /** Overrides and additions, applied last. */
+  readonly extra?: Readonly<Record<string, string>> | undefined;
+  readonly inherited?: NodeJS.ProcessEnv | undefined;
+}
+
+export function serverEnvironment(input: ServerEnvironmentInput): Record<string, string> {
+  return {
+    ...inheritedEnvironment(input.inherited),
+    OUTPOST_DATA_DIR: input.dataDir,
+    OUTPOST_LISTEN: `127.0.0.1:${input.port}`,
+    OUTPOST_BOOTSTRAP_TOKEN: input.adminToken,
+    OUTPOST_LOG_FORMAT: 'json',
+    // Tests that kill agents should not wait for the production sweep.
+    OUTPOST_SWEEP_INTERVAL: '1s',
+    ...(input.databaseUrl === undefined ? {} : { OUTPOST_DATABASE_URL: input.databaseUrl }),
+    ...input.extra,
+  };
+}
+
+export interface AgentEnvironmentInput {
+  readonly serverUrl: string;
+  readonly token: string;
+  readonly name: string;
+  readonly dataDir: string;
+  /** The engine binary the agent uses when it cannot download one. */
+  readonly enginePath: string;
+  readonly extra?: Readonly<Record<string, string>> | undefined;
+  readonly inherited?: NodeJS.ProcessEnv | undefined;
+}
+
+export function agentEnvironment(input: AgentEnvironmentInput): Record<string, string> {
+  return {
+    ...inheritedEnvironment(input.inherited),
+    OUTPOST_URL: input.serverUrl,
+    OUTPOST_AGENT_TOKEN: input.token,
+    OUTPOST_AGENT_NAME: input.name,
+    OUTPOST_AGENT_DATA_DIR: input.dataDir,
+    OUTPOST_AGENT_LOG_FORMAT: 'json',
+    // Test machines reach no release site, so the locally built tofu is it.
+    OUTPOST_AGENT_ENGINE_PATH: input.enginePath,
+    ...input.extra,
+  };
+}

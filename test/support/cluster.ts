@@ -1,0 +1,280 @@
+// Starts the REAL control plane and agents for end-to-end tests: the same
+// `node src/cli/main.ts server` and `agent run` a user starts, on a free
+// port, with a temp data dir (and a fresh PostgreSQL database when asked).
+//
+//   test('plan runs', async (t) => {
+//     const server = await startServer({ backend, t });
+//     const agent = await startAgent(server, { token, t });
+//     const res = await server.api('GET', '/api/v2/...');
+//   });
+//
+// Passing `t` registers cleanup with the test: processes are killed, temp
+// dirs removed and databases dropped when it ends, pass or fail; on failure
+// the tail of each log is printed first. Children are also killed if the
+// test process exits (spawned-process.ts).
+import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { agentEnvironment, cliCommand, generateAdminToken, serverEnvironment } from './cluster-environment.ts';
+import { callApi, type ApiOptions, type ApiResponse } from './json-api-client.ts';
+import { freePort } from './ports.ts';
+import { createTestDatabase, type DatabaseBackend, type TestDatabase } from './postgres.ts';
+import { logTail, readLog, spawnLogged, type SpawnedProcess } from './spawned-process.ts';
+import { tofuBinary } from './toolchain.ts';
+
+export type { ApiOptions, ApiResponse } from './json-api-client.ts';
+
+export type TestHooks = Pick<TestContext, 'after'>;
+
+/** Something a test started that must be torn down when it ends. */
+export interface TestResource {
+  readonly logFile: string;
+  cleanup(): Promise<void>;
+}
+
+export interface ServerHandle extends TestResource {
+  readonly url: string;
+  readonly adminToken: string;
+  readonly backend: DatabaseBackend;
+  readonly dataDir: string;
+  readonly database: TestDatabase | undefined;
+  /** The current server process (a new one after restart()). */
+  readonly process: ChildProcess;
+  output(): string;
+  /** SIGTERM (or `signal`), SIGKILL after 10 s; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGKILL, like a crash. */
+  kill(): Promise<number | null>;
+  /** Stops the server if running, starts it again on the same port, data dir and database. */
+  restart(): Promise<void>;
+  api<T = unknown>(method: string, urlPath: string, body?: unknown, options?: ApiOptions): Promise<ApiResponse<T>>;
+}
+
+export interface ServerOptions {
+  readonly backend: DatabaseBackend;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly t?: TestHooks;
+}
+
+const healthTimeoutMs = 30_000;
+const keepTempDirs = process.env.OUTPOST_TEST_KEEP_TEMP === '1';
+
+// Temp dirs not yet cleaned up are removed when the test process exits, for
+// tests that forgot cleanup ('exit' handlers can only do synchronous work).
+const liveTempDirs = new Set<string>();
+process.on('exit', () => {
+  if (keepTempDirs) return;
+  for (const dir of liveTempDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function makeTempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  liveTempDirs.add(dir);
+  return dir;
+}
+
+export async function startServer(options: ServerOptions): Promise<ServerHandle> {
+  const tempDir = await makeTempDir('outpost-server-');
+  const dataDir = path.join(tempDir, 'data');
+  const logFile = path.join(tempDir, 'server.log');
+  let database: TestDatabase | undefined;
+  let current: SpawnedProcess | undefined;
+  let cleanedUp = false;
+
+  const cleanup = async (): Promise<void> => {
+    if (cleanedUp) return;
+    cleanedUp = true;
+    try {
+      await current?.killGroup();
+      await database?.drop();
+    } finally {
+      await removeTempDir(tempDir);
+    }
+  };
+
+  try {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const adminToken = generateAdminToken();
+    if (options.backend === 'postgres') database = await createTestDatabase();
+    const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, extra: options.env });
+    const launch = async (): Promise<void> => {
+      current = spawnLogged({ ...cliCommand(['server']), env, cwd: tempDir, logFile });
+      await waitUntilHealthy(url, current, logFile);
+    };
+    await launch();
+    const running = (): SpawnedProcess => {
+      if (current === undefined) throw new Error('server was never started');
+      return current;
+    };
+
+    const handle: ServerHandle = {
+      url,
+      adminToken,
+      backend: options.backend,
+      dataDir,
+      logFile,
+      database,
+      get process() {
+        return running().child;
+      },
+      output: () => readLog(logFile),
+      stop: (signal) => running().stop(signal),
+      kill: () => running().kill(),
+      async restart() {
+        const previous = running();
+        await previous.stop();
+        await previous.killGroup(); // anything it left behind
+        await launch();
+      },
+      api: (method, urlPath, body, apiOptions) => callApi(url, adminToken, method, urlPath, body, apiOptions),
+      cleanup,
+    };
+    if (options.t) registerProcessCleanup(options.t, handle);
+    return handle;
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+export interface AgentHandle extends TestResource {
+  readonly name: string;
+  readonly dataDir: string;
+  /** The current agent process (a new one after restart()). */
+  readonly process: ChildProcess;
+  /** Exit code of the current process; null when a signal ended it. */
+  readonly exited: Promise<number | null>;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGKILL to the agent alone, like a crash: what it started keeps running until cleanup. */
+  kill(): Promise<number | null>;
+  /** Stops the agent if running and starts it again with the same name and data dir. */
+  restart(): Promise<void>;
+}
+
+export interface AgentOptions {
+  /** Pool token. */
+  readonly token: string;
+  readonly name?: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly t?: TestHooks;
+}
+
+/** Starts `outpost agent run`; does not wait for it to register (check the API). */
+export async function startAgent(server: Pick<ServerHandle, 'url'>, options: AgentOptions): Promise<AgentHandle> {
+  const tempDir = await makeTempDir('outpost-agent-');
+  const dataDir = path.join(tempDir, 'data');
+  const logFile = path.join(tempDir, 'agent.log');
+  const name = options.name ?? `test-agent-${randomBytes(4).toString('hex')}`;
+  let current: SpawnedProcess | undefined;
+  let cleanedUp = false;
+
+  const cleanup = async (): Promise<void> => {
+    if (cleanedUp) return;
+    cleanedUp = true;
+    await current?.killGroup();
+    await removeTempDir(tempDir);
+  };
+
+  try {
+    await mkdir(dataDir);
+    const env = agentEnvironment({
+      serverUrl: server.url,
+      token: options.token,
+      name,
+      dataDir,
+      enginePath: tofuBinary(),
+      extra: options.env,
+    });
+    const launch = (): SpawnedProcess => spawnLogged({ ...cliCommand(['agent', 'run']), env, cwd: tempDir, logFile });
+    current = launch();
+    const running = (): SpawnedProcess => {
+      if (current === undefined) throw new Error('agent was never started');
+      return current;
+    };
+
+    const handle: AgentHandle = {
+      name,
+      dataDir,
+      logFile,
+      get process() {
+        return running().child;
+      },
+      get exited() {
+        return running().exited;
+      },
+      output: () => readLog(logFile),
+      stop: (signal) => running().stop(signal),
+      kill: () => running().kill(),
+      async restart() {
+        const previous = running();
+        await previous.stop();
+        await previous.killGroup(); // jobs it left behind
+        current = launch();
+      },
+      cleanup,
+    };
+    if (options.t) registerProcessCleanup(options.t, handle);
+    return handle;
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+
+/**
+ * Tears the resources down when the test ends, last listed first (list the
+ * server before its agents), printing their logs first if the test failed.
+ * startServer and startAgent call this themselves when given `t`.
+ */
+export function registerProcessCleanup(t: TestHooks, ...resources: TestResource[]): void {
+  t.after(async () => {
+    // TestContext.passed exists at run time in Node 24 but not yet in @types/node.
+    const passed = (t as { passed?: boolean }).passed;
+    if (passed === false) {
+      for (const resource of resources) {
+        console.error(`--- last lines of ${resource.logFile}\n${logTail(resource.logFile)}\n---`);
+      }
+    }
+    for (const resource of [...resources].reverse()) await resource.cleanup();
+  });
+}
+
+async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: string): Promise<void> {
+  const deadline = Date.now() + healthTimeoutMs;
+  let lastProblem = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (server.hasExited()) {
+      const code = await server.exited;
+      throw new Error(`server exited (code ${code}) before answering GET /healthz:\n${logTail(logFile)}`);
+    }
+    try {
+      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      await response.body?.cancel();
+      if (response.status === 200) return;
+      lastProblem = `HTTP ${response.status}`;
+    } catch (error) {
+      lastProblem = (error as Error).message;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await server.killGroup();
+  throw new Error(
+    `server did not answer GET ${url}/healthz with 200 within ${healthTimeoutMs / 1000} s ` +
+      `(last: ${lastProblem}):\n${logTail(logFile)}`,
+  );
+}
+
+async function removeTempDir(dir: string): Promise<void> {
+  if (keepTempDirs) {
+    console.error(`OUTPOST_TEST_KEEP_TEMP=1: keeping ${dir}`);
+    return;
+  }
+  await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  liveTempDirs.delete(dir);
+}

@@ -1,0 +1,51 @@
+// Calls the control plane's JSON:API as a test client would: bearer token,
+// JSON:API content type, and the answer parsed when it is JSON. ServerHandle.api
+// is this with the server's URL and admin token.
+
+export interface ApiResponse<T = unknown> {
+  readonly status: number;
+  readonly headers: Headers;
+  /** Parsed JSON when the response is JSON, else the text. */
+  readonly body: T;
+}
+
+export interface ApiOptions {
+  /** Another bearer token (an agent's, a revoked one); null sends none. */
+  readonly token?: string | null;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** What ServerHandle.api does, for any base URL and token. */
+export async function callApi<T = unknown>(
+  baseUrl: string,
+  adminToken: string,
+  method: string,
+  urlPath: string,
+  body: unknown,
+  options: ApiOptions = {},
+): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { accept: 'application/vnd.api+json' };
+  const token = options.token === undefined ? adminToken : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let payload: string | Uint8Array | undefined;
+  // Content-Type only with a body: servers reject an empty body declared JSON.
+  if (body instanceof Uint8Array) {
+    payload = body;
+    headers['content-type'] = 'application/octet-stream';
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers['content-type'] = 'application/vnd.api+json';
+  }
+  Object.assign(headers, options.headers);
+  const response = await fetch(new URL(urlPath, baseUrl), { method, headers, body: payload });
+  const text = await response.text();
+  let parsed: unknown = text;
+  if (text !== '' && /json/i.test(response.headers.get('content-type') ?? '')) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Keep the text: a test asserting on a malformed answer wants to see it.
+    }
+  }
+  return { status: response.status, headers: response.headers, body: parsed as T };
+}
