@@ -4,6 +4,7 @@
 // agent failed, or the single job could not run; 2 invalid configuration;
 // 3 the control plane refused or revoked the agent's token.
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { ConfigError } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { AgentStoppedError, OutpostAgent } from './agent.ts';
@@ -11,6 +12,23 @@ import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.
 import { ControlPlaneClient } from './control-plane-client.ts';
 import { LocalDriver } from './drivers/local/local-driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
+
+/** Wires an agent from its settings; `outpost quickstart` runs one in-process too. */
+export function createAgent(config: AgentConfig, logger: Logger): { agent: OutpostAgent; client: ControlPlaneClient } {
+  const baseEnv = jobBaseEnvironment();
+  const driver = new LocalDriver();
+  logger.info({ driver: driver.name, reason: 'OUTPOST_AGENT_DRIVER' }, 'driver selected');
+  const client = new ControlPlaneClient(config.url, logger);
+  const engines = new EngineCache({
+    dir: path.join(config.dataDir, 'binaries'),
+    mirror: config.binaryMirror,
+    localPath: config.enginePath,
+    searchPath: baseEnv.PATH,
+    downloadTimeoutMs: config.downloadTimeout,
+    logger,
+  });
+  return { agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv }), client };
+}
 
 export async function runAgentCommand(): Promise<number> {
   let config: AgentConfig;
@@ -28,19 +46,7 @@ export async function runAgentCommand(): Promise<number> {
     logger.fatal('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) to a token created with `outpost pool token create`');
     return 2;
   }
-  const baseEnv = jobBaseEnvironment();
-  const driver = new LocalDriver();
-  logger.info({ driver: driver.name, reason: 'OUTPOST_AGENT_DRIVER' }, 'driver selected');
-  const client = new ControlPlaneClient(config.url, logger);
-  const engines = new EngineCache({
-    dir: path.join(config.dataDir, 'binaries'),
-    mirror: config.binaryMirror,
-    localPath: config.enginePath,
-    searchPath: baseEnv.PATH,
-    downloadTimeoutMs: config.downloadTimeout,
-    logger,
-  });
-  const agent = new OutpostAgent({ config, client, driver, engines, logger, baseEnv });
+  const { agent, client } = createAgent(config, logger);
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;

@@ -11,12 +11,14 @@ import { loadServerConfig, type ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import { openDatabase } from './db/database.ts';
 import { LocalNotifier } from './notifier.ts';
-import { bootstrap } from './organizations/service.ts';
+import { bootstrap, issueApiToken } from './organizations/service.ts';
 import { startSweeper } from './sweeper.ts';
 
 export interface RunningServer {
   readonly url: string;
   readonly generatedAdminToken: string | undefined;
+  /** Creates another API token (the quickstart prints a fresh one each start). */
+  issueApiToken(description: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -47,6 +49,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   return {
     url,
     generatedAdminToken,
+    issueApiToken: (description) => issueApiToken(ctx, description),
     async close() {
       shuttingDown = true;
       stopSweeper();

@@ -50,6 +50,9 @@ export interface EngineLease {
 
 type Installed = { binary: string; source: 'cache' | 'download' };
 
+/** How long a failed download is not tried again (the local fallback is used meanwhile). */
+const downloadRetryAfterMs = 5 * 60_000;
+
 export class EngineCache {
   private readonly options: EngineCacheOptions;
   private readonly platform: Platform;
@@ -57,6 +60,11 @@ export class EngineCache {
   /** Downloads in progress, by engine/version: later callers wait for the same one. */
   private readonly downloads = new Map<string, Promise<Installed>>();
   private staleSweep: Promise<void> | undefined;
+  /**
+   * Failed downloads by engine/version. An offline agent would otherwise
+   * retry (and, behind a silent firewall, wait out the timeout) on every job.
+   */
+  private readonly recentFailures = new Map<string, { at: number; failure: string }>();
 
   constructor(options: EngineCacheOptions) {
     this.options = options;
@@ -77,13 +85,22 @@ export class EngineCache {
       note(`Using ${engineDisplayName(engine)} ${version} from the agent's binary cache`);
       return this.cacheLease(engine, version, cached, 'cache');
     }
+    const key = `${engine}/${version}`;
+    const failedBefore = this.recentFailures.get(key);
+    if (failedBefore !== undefined && Date.now() - failedBefore.at < downloadRetryAfterMs) {
+      const ago = Math.round((Date.now() - failedBefore.at) / 1000);
+      return this.localFallback(engine, version, `${failedBefore.failure}; not retried until ${Math.round(downloadRetryAfterMs / 60_000)} min after the failure ${ago} s ago`, note);
+    }
     let installed: Installed;
     try {
       installed = await this.download(engine, version, note);
     } catch (error) {
       if (error instanceof OutpostError && error.code === 'engine_checksum_mismatch') throw error;
-      return this.localFallback(engine, version, this.describeFailure(engine, version, error), note);
+      const failure = this.describeFailure(engine, version, error);
+      this.recentFailures.set(key, { at: Date.now(), failure });
+      return this.localFallback(engine, version, failure, note);
     }
+    this.recentFailures.delete(key);
     return this.cacheLease(engine, version, installed.binary, installed.source);
   }
 

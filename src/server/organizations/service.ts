@@ -39,3 +39,18 @@ export async function requireOrganization(ctx: ServerContext, name: string): Pro
   if (!org) throw new OutpostError('not_found', `organization ${name} not found`);
   return org.id;
 }
+
+/** Creates an API token for the default organization; returns the secret (shown once). */
+export async function issueApiToken(ctx: ServerContext, description: string): Promise<string> {
+  const token = newToken('api');
+  await insertApiToken(ctx.db, {
+    id: newId('at'),
+    organization_id: defaultOrganization,
+    description,
+    token_hash: hashToken(token),
+    created_at: ctx.now(),
+    last_used_at: null,
+    revoked_at: null,
+  });
+  return token;
+}
