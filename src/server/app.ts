@@ -1,11 +1,12 @@
 // Builds the HTTP application: parsers, error handling, and every route group.
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { OutpostError } from '../protocol/errors.ts';
 import type { ServerContext } from './context.ts';
 import { agentProtocolRoutes } from './agents/protocol-routes.ts';
 import { agentRoutes } from './agents/routes.ts';
 import { configurationVersionRoutes } from './configuration-versions/routes.ts';
 import { healthRoutes } from './health-routes.ts';
-import { installErrorHandling } from './http/errors.ts';
+import { frameworkErrors, installErrorHandling } from './http/errors.ts';
 import { jobTokenRoutes } from './jobs/job-token-routes.ts';
 import { logRoutes } from './logs/routes.ts';
 import { organizationRoutes } from './organizations/routes.ts';
@@ -27,6 +28,8 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
     return503OnClosing: true,
     // Long-polls would hold shutdown for their full wait; agents retry anyway.
     forceCloseConnections: true,
+    // Router errors (undecodable paths, over-long ids) answer with the error document too.
+    frameworkErrors,
   });
 
   // JSON:API documents are JSON; archives, plans and log chunks are bytes.
@@ -36,6 +39,12 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   app.addHook('onResponse', (request, reply, done) => {
     request.log.debug({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     done();
+  });
+
+  // No id, name or query value contains a NUL character, and PostgreSQL cannot
+  // even compare text with one: refuse such a URL before any handler looks it up.
+  app.addHook('onRequest', async (request) => {
+    if (/%00/i.test(request.url)) throw new OutpostError('invalid_request', 'the URL contains a NUL character (%00)');
   });
 
   installErrorHandling(app);

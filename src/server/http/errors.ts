@@ -1,7 +1,7 @@
 // Maps every failure to the one JSON:API error document with a stable code.
 // Internal errors are logged with their stack but answered without details,
 // so nothing sensitive (SQL, paths, tokens) leaks into responses.
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errorCatalogue, OutpostError, type ErrorCode } from '../../protocol/errors.ts';
 
 export function errorBody(code: ErrorCode, detail?: string, meta?: Record<string, unknown>) {
@@ -35,6 +35,25 @@ function fromFastify(error: FastifyError): OutpostError | undefined {
     return new OutpostError('invalid_request', error.message);
   }
   return undefined;
+}
+
+/**
+ * Errors the router raises before any handler or hook runs (the `frameworkErrors`
+ * option of Fastify): a path that does not decode, a path parameter longer than
+ * the router accepts. Without this they would leave in Fastify's own format.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const detail =
+    error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path segment of the URL is longer than any id or name'
+    : error.code === 'FST_ERR_BAD_URL' ? 'the URL path is not validly percent-encoded'
+    : undefined;
+  if (detail === undefined) {
+    request.log.error({ err: error }, 'request failed');
+    void reply.status(500).send(errorBody('internal', 'an internal error occurred; see the server log'));
+    return;
+  }
+  request.log.debug({ code: 'invalid_request', detail }, 'request refused');
+  void reply.status(400).send(errorBody('invalid_request', detail));
 }
 
 export function installErrorHandling(app: FastifyInstance): void {

@@ -30,5 +30,25 @@ export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infe
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
     throw new OutpostError('validation_failed', problems.join('; '), { problems });
   }
+  // PostgreSQL text cannot hold a NUL character (the insert fails), and no
+  // name, value or message needs one: refuse it here, the same on both backends.
+  const nul = pathOfNul(result.data, []);
+  if (nul !== undefined) {
+    const problem = `${nul.join('.') || '(body)'}: must not contain a NUL character`;
+    throw new OutpostError('validation_failed', problem, { problems: [problem] });
+  }
   return result.data;
+}
+
+/** The path of the first string (or object key) in `value` that contains a NUL character. */
+function pathOfNul(value: unknown, at: (string | number)[]): (string | number)[] | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? at : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  for (const [key, item] of Object.entries(value)) {
+    const here = [...at, Array.isArray(value) ? Number(key) : key];
+    if (key.includes('\0')) return here;
+    const found = pathOfNul(item, here);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }

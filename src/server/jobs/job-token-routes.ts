@@ -104,7 +104,8 @@ export function jobTokenRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.post<{ Querystring: { ID?: string } }>(agentPaths.jobState, stateLimit, async (request, reply) => {
     const { job, run, workspace } = await jobContext(ctx, request);
-    if (run.plan_only === 1) throw new OutpostError('forbidden', 'a plan-only run may not write state');
+    // Only an apply changes state; a plan (which OpenTofu never persists) may not.
+    if (run.plan_only === 1 || job.kind !== 'apply') throw new OutpostError('forbidden', 'only an apply job may write state');
     await saveState(ctx, workspace.id, { runId: run.id, jobId: job.id, lockId: request.query.ID }, rawBody(request));
     return reply.status(200).send();
   });

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
+import { uniqueWrite } from '../db/unique-violation.ts';
 import { authenticateApi, type ApiPrincipal } from '../http/auth.ts';
 import { iso, parseBody, relation, type ResourceObject } from '../http/json-api.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
@@ -64,7 +65,7 @@ export function poolRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { name } = parseBody(createPool, request.body).data.attributes;
     if (await repo.findPoolByName(ctx.db, orgId, name)) throw new OutpostError('already_exists', `agent pool ${name} already exists`);
     const id = newId('apool');
-    await repo.insertPool(ctx.db, { id, organization_id: orgId, name, created_at: ctx.now() });
+    await uniqueWrite(() => repo.insertPool(ctx.db, { id, organization_id: orgId, name, created_at: ctx.now() }), `agent pool ${name} already exists`);
     return reply.status(201).send({ data: presentPool((await repo.findPool(ctx.db, id))!) });
   });
 
@@ -113,7 +114,9 @@ export function poolRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (!token) throw new OutpostError('not_found', `token ${request.params.id} not found`);
     await requirePool(ctx, principal, token.pool_id);
     await repo.revokePoolToken(ctx.db, token.id, ctx.now());
-    // Agents of this token learn it on their next request (401 token_revoked).
+    // Wake the pool's waiting long-polls: each re-authenticates, and those of
+    // this token's agents end with 401 token_revoked at once.
+    ctx.notifier.notify(`pool:${token.pool_id}`);
     return reply.status(204).send();
   });
 }

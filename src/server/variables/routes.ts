@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
+import { uniqueWrite } from '../db/unique-violation.ts';
 import { authenticateApi } from '../http/auth.ts';
 import { parseBody, relation, type ResourceObject } from '../http/json-api.ts';
 import { newId } from '../ids.ts';
@@ -76,7 +77,7 @@ export function variableRoutes(app: FastifyInstance, ctx: ServerContext): void {
       created_at: now,
       updated_at: now,
     } as const;
-    await repo.insertVariable(ctx.db, row);
+    await uniqueWrite(() => repo.insertVariable(ctx.db, row), `${input.category} variable ${input.key} already exists in this workspace`);
     return reply.status(201).send({ data: present(row) });
   });
 
@@ -90,14 +91,19 @@ export function variableRoutes(app: FastifyInstance, ctx: ServerContext): void {
       // Un-marking would reveal a value that was promised to stay hidden.
       throw new OutpostError('validation_failed', 'a sensitive variable cannot be made non-sensitive; delete and re-create it');
     }
-    await repo.updateVariable(ctx.db, current.id, {
-      ...(input.key !== undefined ? { key: input.key } : {}),
-      ...(input.value !== undefined ? { value: input.value } : {}),
-      ...(input.hcl !== undefined ? { hcl: input.hcl ? 1 : 0 } : {}),
-      ...(input.sensitive !== undefined ? { sensitive: input.sensitive ? 1 : 0 } : {}),
-      ...(input.description !== undefined ? { description: input.description } : {}),
-      updated_at: ctx.now(),
-    });
+    // Renaming onto another variable's key is a duplicate like creating it.
+    await uniqueWrite(
+      () =>
+        repo.updateVariable(ctx.db, current.id, {
+          ...(input.key !== undefined ? { key: input.key } : {}),
+          ...(input.value !== undefined ? { value: input.value } : {}),
+          ...(input.hcl !== undefined ? { hcl: input.hcl ? 1 : 0 } : {}),
+          ...(input.sensitive !== undefined ? { sensitive: input.sensitive ? 1 : 0 } : {}),
+          ...(input.description !== undefined ? { description: input.description } : {}),
+          updated_at: ctx.now(),
+        }),
+      `${current.category} variable ${input.key ?? current.key} already exists in this workspace`,
+    );
     return { data: present((await repo.findVariable(ctx.db, workspace.id, current.id))!) };
   });
 

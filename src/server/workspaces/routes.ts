@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { OutpostError } from '../../protocol/errors.ts';
 import { engines } from '../../protocol/statuses.ts';
 import type { ServerContext } from '../context.ts';
+import { uniqueWrite } from '../db/unique-violation.ts';
 import { authenticateApi, type ApiPrincipal } from '../http/auth.ts';
 import { iso, parseBody, relation, type ResourceObject } from '../http/json-api.ts';
 import { newId } from '../ids.ts';
@@ -103,7 +104,7 @@ export function workspaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
       created_at: now,
       updated_at: now,
     } as const;
-    await repo.insertWorkspace(ctx.db, row);
+    await uniqueWrite(() => repo.insertWorkspace(ctx.db, row), `workspace ${input.name} already exists`);
     return reply.status(201).send({ data: await presentWorkspace(ctx, row) });
   });
 
@@ -120,15 +121,20 @@ export function workspaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
       throw new OutpostError('already_exists', `workspace ${input.name} already exists`);
     }
     const poolId = input['agent-pool-id'] === undefined ? undefined : input['agent-pool-id'] === null ? null : (await requirePool(ctx, principal, input['agent-pool-id'])).id;
-    await repo.updateWorkspace(ctx.db, current.id, {
-      ...(input.name ? { name: input.name } : {}),
-      ...(input['auto-apply'] !== undefined ? { auto_apply: input['auto-apply'] ? 1 : 0 } : {}),
-      ...(input['working-directory'] !== undefined ? { working_directory: input['working-directory'] } : {}),
-      ...(input.engine ? { engine: input.engine } : {}),
-      ...(input['terraform-version'] ? { engine_version: input['terraform-version'] } : {}),
-      ...(poolId !== undefined ? { pool_id: poolId } : {}),
-      updated_at: ctx.now(),
-    });
+    // A concurrent rename to the same name passes the check above; the constraint catches it.
+    await uniqueWrite(
+      () =>
+        repo.updateWorkspace(ctx.db, current.id, {
+          ...(input.name ? { name: input.name } : {}),
+          ...(input['auto-apply'] !== undefined ? { auto_apply: input['auto-apply'] ? 1 : 0 } : {}),
+          ...(input['working-directory'] !== undefined ? { working_directory: input['working-directory'] } : {}),
+          ...(input.engine ? { engine: input.engine } : {}),
+          ...(input['terraform-version'] ? { engine_version: input['terraform-version'] } : {}),
+          ...(poolId !== undefined ? { pool_id: poolId } : {}),
+          updated_at: ctx.now(),
+        }),
+      `workspace ${input.name ?? current.name} already exists`,
+    );
     return { data: await presentWorkspace(ctx, (await repo.findWorkspace(ctx.db, current.id))!) };
   });
 
