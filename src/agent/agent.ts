@@ -35,6 +35,8 @@ export class OutpostAgent {
   readonly #running = new Map<string, JobRunner>();
   readonly #stopping = new AbortController();
   #poll: AbortController | undefined;
+  /** How many jobs the open poll asked for. */
+  #pollFreeSlots = 0;
   #session = '';
   #agentId = '';
   #heartbeatMs = 10_000;
@@ -83,7 +85,11 @@ export class OutpostAgent {
       if (!this.#fatal) await client.deregister(this.#session).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not deregister'));
     }
     if (this.#fatal) throw this.#fatal;
-    if (config.single) return this.#singleResult === 'not_started' || this.#singleResult === 'abandoned' || this.#singleResult === undefined ? 1 : 0;
+    if (config.single) {
+      const ran = this.#singleResult !== 'not_started' && this.#singleResult !== 'abandoned' && this.#singleResult !== undefined;
+      if (!ran) logger.error({ result: this.#singleResult ?? 'no job' }, 'single mode: the job could not run (see its run log); exiting 1');
+      return ran ? 0 : 1;
+    }
     return 0;
   }
 
@@ -105,6 +111,7 @@ export class OutpostAgent {
       }
       const free = this.#wantsWork() ? Math.max(0, this.#capacity() - this.#running.size) : 0;
       this.#poll = new AbortController();
+      this.#pollFreeSlots = free;
       try {
         const response = await this.#deps.client.poll(this.#session, { free_slots: free, running: this.#runningJobs() }, this.#poll.signal);
         failures = 0;
@@ -146,8 +153,12 @@ export class OutpostAgent {
       .then((end) => {
         if (this.#deps.config.single) this.#singleResult = end;
         this.#running.delete(assignment.job_id);
-        // The open poll asked for fewer slots than are free now: ask again.
-        this.#poll?.abort();
+        // A poll that asked for no slots cannot get this slot's work: ask
+        // again. One that asked for slots is left open: the server may be
+        // claiming jobs for it right now, and aborting it would lose them
+        // (leased to this agent, never started, until the lease expires).
+        // It returns as soon as it gets work; the next poll asks for every free slot.
+        if (this.#pollFreeSlots === 0) this.#poll?.abort();
       });
     runnerDone.set(runner, done);
   }
@@ -157,8 +168,13 @@ export class OutpostAgent {
   }
 
   async #heartbeatLoop(): Promise<void> {
-    while (!this.#stopping.signal.aborted || this.#running.size > 0) {
-      await sleep(this.#heartbeatMs, undefined, { signal: this.#stopping.signal }).catch(() => sleep(Math.min(this.#heartbeatMs, 1_000)));
+    for (;;) {
+      if (!this.#stopping.signal.aborted) {
+        await sleep(this.#heartbeatMs, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      } else if (this.#running.size > 0) {
+        // Draining: keep the leases of the jobs still running alive.
+        await sleep(Math.min(this.#heartbeatMs, 1_000));
+      }
       if (this.#fatal || (this.#stopping.signal.aborted && this.#running.size === 0)) break;
       try {
         const status = this.#stopping.signal.aborted ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';

@@ -38,6 +38,9 @@ export class JobRunner {
   #forced = false;
   #abandoned = false;
   #killTimer: NodeJS.Timeout | undefined;
+  /** A cancel or force-cancel that came before the sandbox existed (while the engine was being prepared). */
+  #earlySignal: SignalAction | undefined;
+  readonly #canceledBeforeStart = Promise.withResolvers<'canceled'>();
 
   constructor(assignment: JobAssignment, deps: JobRunnerDeps) {
     this.assignment = assignment;
@@ -48,6 +51,13 @@ export class JobRunner {
   /** Cancel: interrupt once; force-cancel: kill the sandbox after the grace period. */
   async signal(action: SignalAction): Promise<void> {
     const handle = this.#handle;
+    if (!handle) {
+      // Nothing to interrupt yet: run() will not start the sandbox (or, if
+      // it is starting right now, interrupts it as soon as it exists).
+      if (this.#earlySignal !== 'force_cancel') this.#earlySignal = action;
+      this.#canceledBeforeStart.resolve('canceled');
+      return;
+    }
     if (action === 'cancel' || this.#interruptedAt === undefined) {
       if (this.#interruptedAt === undefined && handle) {
         this.#interruptedAt = Date.now();
@@ -67,6 +77,8 @@ export class JobRunner {
   async abandon(): Promise<void> {
     this.#abandoned = true;
     if (this.#handle) await this.#deps.driver.stop(this.#handle, 0);
+    // Not started yet: run() must not start it at all.
+    else this.#canceledBeforeStart.resolve('canceled');
   }
 
   async run(): Promise<JobEnd> {
@@ -88,7 +100,22 @@ export class JobRunner {
       return 'abandoned';
     }
     log.line(`Outpost agent ${deps.config.name}: ${assignment.kind} job ${assignment.job_id}, driver ${deps.driver.name}`);
-    const lease = await deps.engines.acquire(assignment.engine, (line) => log.line(line)).catch((error: unknown) => error as Error);
+    const acquiring = deps.engines.acquire(assignment.engine, (line) => log.line(line)).catch((error: unknown) => error as Error);
+    // A download can take minutes: a cancel must not wait for it.
+    const lease = await Promise.race([acquiring, this.#canceledBeforeStart.promise]);
+    if (lease === 'canceled') {
+      // The download goes on in the background and fills the cache for later jobs.
+      void acquiring.then((acquired) => (acquired instanceof Error ? undefined : acquired.release()));
+      if (this.#abandoned) {
+        await log.close(5_000);
+        return 'abandoned';
+      }
+      this.#logger.info({ action: this.#earlySignal }, 'canceled before the job operation started');
+      log.line('The job was canceled before it started: nothing was run.');
+      await log.close();
+      await this.#finish('canceled');
+      return 'canceled';
+    }
     if (lease instanceof Error) {
       const info = errorInfo(lease);
       log.line(`Error: ${info.message} [${info.code}]`);
@@ -113,6 +140,8 @@ export class JobRunner {
         },
       });
       this.#handle = running.handle;
+      // A cancel that arrived while the sandbox was being created.
+      if (this.#earlySignal !== undefined) void this.signal(this.#earlySignal);
       running.output.on('data', (chunk: Buffer) => log.write(chunk));
       const drained = new Promise<void>((resolve) => running.output.once('end', resolve));
       exit = await deps.driver.wait(running.handle);

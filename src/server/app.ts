@@ -33,7 +33,12 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   });
 
   // JSON:API documents are JSON; archives, plans and log chunks are bytes.
-  app.addContentTypeParser('application/vnd.api+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  // An empty body is no body (TFE clients send the JSON content type on
+  // bodiless actions); anything else goes through Fastify's safe parser.
+  const json = app.getDefaultJsonParser('error', 'ignore');
+  const jsonOrEmpty: typeof json = (request, body, done) => (body === '' || (Buffer.isBuffer(body) && body.length === 0) ? done(null, undefined) : json(request, body, done));
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(['application/json', 'application/vnd.api+json'], { parseAs: 'string' }, jsonOrEmpty);
   app.addContentTypeParser(['application/octet-stream', 'application/gzip', 'application/x-gzip', 'text/plain'], { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.addHook('onResponse', (request, reply, done) => {

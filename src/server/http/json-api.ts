@@ -25,6 +25,8 @@ export function document(data: ResourceObject | ResourceObject[]): { data: Resou
 
 /** Validates a request body against a schema; failures become 422 validation_failed. */
 export function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  // Endpoints whose body is optional pass a default instead of undefined.
+  if (body === undefined || body === null) throw new OutpostError('invalid_request', 'the body is empty, which is not valid JSON: this request needs a JSON document');
   const result = schema.safeParse(body);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);

@@ -74,8 +74,14 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
       const out = new PassThrough();
       const gone = new AbortController();
       reply.raw.on('close', () => gone.abort());
-      void followLog(ctx, run.id, phase.kind, query.offset, out, gone.signal);
-      return reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-cache').send(out);
+      // Send the headers now: a run may wait minutes for an agent before its
+      // first byte, and clients would time out waiting for headers.
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+      reply.raw.flushHeaders();
+      out.pipe(reply.raw);
+      await followLog(ctx, run.id, phase.kind, query.offset, out, gone.signal);
+      return reply;
     });
   }
 

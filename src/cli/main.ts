@@ -1,0 +1,25 @@
+// Entry point of the `outpost` command (bin/outpost.js imports this file).
+// The only place that touches the real process: its streams, signals and
+// exit code. Everything else is in program.ts, which tests drive directly.
+import { runAgentCommand } from '../agent/main.ts';
+import { runJobCommand } from '../job/main.ts';
+import { runServerCommand } from '../server/main.ts';
+import { ApiClient } from './api-client.ts';
+import { runCli } from './program.ts';
+import { runQuickstartCommand } from './quickstart.ts';
+
+process.exitCode = await runCli(process.argv.slice(2), {
+  terminal: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+  createApi: (settings) => new ApiClient({ url: settings.url, token: settings.token, userAgent: 'outpost-cli' }),
+  onInterrupt: (listener) => {
+    process.on('SIGINT', listener);
+    return () => process.off('SIGINT', listener);
+  },
+  exit: (code) => process.exit(code),
+  processes: {
+    server: runServerCommand,
+    agent: runAgentCommand,
+    job: runJobCommand,
+    quickstart: runQuickstartCommand,
+  },
+});

@@ -1,0 +1,80 @@
+// Single mode (OUTPOST_AGENT_SINGLE, and the seed's SCALR_SINGLE with
+// SCALR_TOKEN and SCALR_DRIVER): the agent claims one job, runs it with the
+// real OpenTofu and exits; what it did not claim stays queued for others.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ReleaseMirror } from '../../src/agent/engines/release-mirror-fixture.ts';
+import { startAgent } from '../support/cluster.ts';
+import { apiCall, createRun, getRun, readLog, relatedId, setupCluster, uploadConfiguration, type RunStatus } from './fixtures.ts';
+import { exitCodeOf, quickConfig } from './job-control-fixtures.ts';
+
+test('a single-mode agent runs one job and exits 0; the other queued job stays queued (sqlite)', async (t) => {
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
+  const { server, pool } = cluster;
+  const second = await cluster.createWorkspace();
+  const runA = await createRun(server, cluster.workspace.id, await uploadConfiguration(server, cluster.workspace.id, quickConfig('a')));
+  const runB = await createRun(server, second.id, await uploadConfiguration(server, second.id, quickConfig('b')));
+  const statuses = async (): Promise<RunStatus[]> => [
+    (await getRun(server, runA.id)).attributes.status,
+    (await getRun(server, runB.id)).attributes.status,
+  ];
+  assert.deepEqual(await statuses(), ['plan_queued', 'plan_queued']);
+
+  const first = await startAgent(server, { token: pool.token, t, env: { OUTPOST_AGENT_SINGLE: 'true' } });
+  assert.equal(await exitCodeOf(first), 0, first.output());
+  // The oldest queued job was A's plan; A's apply and B's plan now wait.
+  assert.deepEqual(await statuses(), ['apply_queued', 'plan_queued'], `${first.output()}\n${await cluster.diagnostics(runA.id)}`);
+  assert.match(await readLog(server, relatedId(runA, 'plan')), /Plan: 1 to add/);
+
+  // The seed's names: SCALR_TOKEN instead of OUTPOST_AGENT_TOKEN.
+  const seedStyle = await startAgent(server, {
+    token: pool.token,
+    t,
+    env: { OUTPOST_AGENT_TOKEN: '', SCALR_TOKEN: pool.token, SCALR_SINGLE: 'true', SCALR_DRIVER: 'local' },
+  });
+  assert.equal(await exitCodeOf(seedStyle), 0, seedStyle.output());
+  assert.deepEqual(await statuses(), ['apply_queued', 'apply_queued'], `${seedStyle.output()}\n${await cluster.diagnostics(runB.id)}`);
+
+  // A regular agent takes both applies: the plans made by the single agents are applied.
+  await cluster.startAgent();
+  await cluster.waitForRun(runA.id, ['applied']);
+  await cluster.waitForRun(runB.id, ['applied']);
+});
+
+test('a single-mode agent whose job cannot get its engine exits non-zero; the run errors with how to fix it (sqlite)', async (t) => {
+  const mirror = await ReleaseMirror.start();
+  t.after(() => mirror.close());
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
+  const { server, pool, workspace } = cluster;
+  // A version the mirror does not have, and the local binary is 1.10.10.
+  await apiCall(
+    server,
+    'PATCH',
+    `/api/v2/workspaces/${workspace.id}`,
+    { data: { type: 'workspaces', attributes: { 'terraform-version': '1.10.9' } } },
+    200,
+  );
+  const run = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig()));
+
+  const agent = await startAgent(server, {
+    token: pool.token,
+    t,
+    env: { OUTPOST_AGENT_SINGLE: 'true', OUTPOST_AGENT_BINARY_MIRROR: mirror.url, PATH: '/usr/bin:/bin' },
+  });
+  const code = await exitCodeOf(agent);
+  assert.notEqual(code, 0, agent.output());
+  assert.notEqual(code, null, agent.output());
+
+  const errored = await cluster.waitForRun(run.id, ['errored']);
+  assert.equal(errored.attributes['error-code'], 'engine_unavailable', JSON.stringify(errored.attributes));
+  const planLog = await readLog(server, relatedId(run, 'plan'));
+  assert.match(planLog, /Could not provide OpenTofu 1\.10\.9/, planLog);
+  assert.match(planLog, /Not using \S+ \(OUTPOST_AGENT_ENGINE_PATH\): it reports version 1\.10\.10, not 1\.10\.9/, planLog);
+  assert.match(planLog, /To fix this, make sure OUTPOST_AGENT_BINARY_MIRROR serves .*tofu_1\.10\.9_linux_amd64\.zip/, planLog);
+  assert.match(planLog, /or set OUTPOST_AGENT_ENGINE_PATH to a tofu 1\.10\.9 binary/, planLog);
+  assert.match(planLog, /\[engine_unavailable\]/, planLog);
+  assert.ok(
+    mirror.requests.some((request) => request.startsWith('/opentofu/1.10.9/')),
+    `the agent did not ask the mirror: ${JSON.stringify(mirror.requests)}`,
+  );
+});

@@ -1,0 +1,321 @@
+// Fixtures for the job-control end-to-end tests (cancel, force-cancel,
+// single mode, engine downloads, token revocation): OpenTofu configurations
+// built from built-in resources only, a local HTTP endpoint that holds the
+// engine's requests for as long as a test wants (a plan- or apply-time step
+// that does not stop on an interrupt), a gate in front of the release mirror,
+// and checks for processes a job may have left behind.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomInt, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { AgentHandle, ServerHandle, TestHooks } from '../support/cluster.ts';
+import { readLog, waitUntil } from './fixtures.ts';
+
+const run = promisify(execFile);
+
+/** A configuration with no provisioner: applies in a moment. */
+export function quickConfig(label = 'after'): Record<string, string> {
+  return {
+    'main.tf': `resource "terraform_data" "quick" {\n  input = "${label}"\n}\n\noutput "label" {\n  value = terraform_data.quick.output\n}\n`,
+  };
+}
+
+/**
+ * Something a provisioner runs for a minute, recognisable among all processes:
+ * `/bin/sh -c "<command>"` carries the marker in its arguments, and the sleep
+ * has a duration no other process uses, so either one left behind is found.
+ */
+export interface SleepingCommand {
+  readonly marker: string;
+  /** `sleep <this>`. */
+  readonly duration: string;
+  /** pgrep -f pattern that matches the shell and the sleep. */
+  readonly pattern: string;
+}
+
+export function sleepingCommand(): SleepingCommand {
+  const marker = `outpost-e2e-marker-${randomUUID()}`;
+  const duration = `60.${String(randomInt(1_000_000, 10_000_000))}`;
+  return { marker, duration, pattern: `${marker}|sleep ${duration.replace('.', '[.]')}` };
+}
+
+export interface SleepingConfigOptions {
+  /** The provisioner's shell ignores SIGINT (`trap '' INT`). */
+  readonly ignoreInterrupt?: boolean;
+  /**
+   * URL of an HTTP state the apply reads (a `terraform_remote_state` whose
+   * address is only known after apply, so it is read during apply): the
+   * engine waits for the answer and a graceful interrupt does not end that wait.
+   */
+  readonly applyTimeStateUrl?: string;
+}
+
+/** A `terraform_data` whose local-exec provisioner sleeps for a minute during apply. */
+export function sleepingApplyConfig(command: SleepingCommand, options: SleepingConfigOptions = {}): Record<string, string> {
+  const trap = options.ignoreInterrupt ? `trap '' INT; ` : '';
+  const lines = [
+    'resource "terraform_data" "slow" {',
+    '  provisioner "local-exec" {',
+    `    command = "${trap}sleep ${command.duration}; : ${command.marker}"`,
+    '  }',
+    '}',
+  ];
+  if (options.applyTimeStateUrl !== undefined) {
+    lines.push(
+      '',
+      'resource "terraform_data" "address" {',
+      `  input = "${options.applyTimeStateUrl}"`,
+      '}',
+      '',
+      'data "terraform_remote_state" "held" {',
+      '  backend = "http"',
+      '  config = {',
+      '    address = terraform_data.address.output',
+      '  }',
+      '}',
+    );
+  }
+  return { 'main.tf': `${lines.join('\n')}\n` };
+}
+
+/** A plan that reads an HTTP state (`terraform_remote_state`, built in) at `url`. */
+export function planTimeReadConfig(url: string): Record<string, string> {
+  return {
+    'main.tf': [
+      'data "terraform_remote_state" "held" {',
+      '  backend = "http"',
+      '  config = {',
+      `    address = "${url}"`,
+      '  }',
+      '}',
+      '',
+      'resource "terraform_data" "after_read" {',
+      '  input = "planned"',
+      '}',
+      '',
+    ].join('\n'),
+  };
+}
+
+/**
+ * An HTTP endpoint that records every request and answers none of them until
+ * release(), which answers the held ones (and later ones) with an empty
+ * OpenTofu state. Closed when the test ends.
+ */
+export class HeldEndpoint {
+  readonly requests: string[] = [];
+  readonly #held: http.ServerResponse[] = [];
+  readonly #server: http.Server;
+  #released = false;
+
+  private constructor() {
+    this.#server = http.createServer((request, response) => {
+      this.requests.push(`${request.method ?? '?'} ${request.url ?? ''}`);
+      if (this.#released) this.#answer(response);
+      else this.#held.push(response);
+    });
+  }
+
+  static async start(t: TestHooks): Promise<HeldEndpoint> {
+    const endpoint = new HeldEndpoint();
+    await new Promise<void>((resolve) => endpoint.#server.listen(0, '127.0.0.1', resolve));
+    t.after(() => endpoint.close());
+    return endpoint;
+  }
+
+  url(urlPath: string): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}${urlPath}`;
+  }
+
+  release(): void {
+    this.#released = true;
+    for (const response of this.#held.splice(0)) this.#answer(response);
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  #answer(response: http.ServerResponse): void {
+    const state = { version: 4, terraform_version: '1.10.10', serial: 1, lineage: randomUUID(), outputs: {}, resources: [] };
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify(state));
+  }
+}
+
+/**
+ * A reverse proxy in front of the release mirror that holds requests for
+ * `.zip` files until open(), so a test can have several jobs waiting for
+ * the same download at once. Closed when the test ends.
+ */
+export class DownloadGate {
+  readonly #server: http.Server;
+  readonly #waiting: (() => void)[] = [];
+  #open = false;
+
+  private constructor(upstream: string) {
+    this.#server = http.createServer((request, response) => {
+      const forward = (): void => {
+        const target = new URL(request.url ?? '/', upstream);
+        const proxied = http.get(target, (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        });
+        proxied.on('error', (error) => response.destroy(error));
+      };
+      if (this.#open || !(request.url ?? '').endsWith('.zip')) forward();
+      else this.#waiting.push(forward);
+    });
+  }
+
+  static async start(t: TestHooks, upstream: string): Promise<DownloadGate> {
+    const gate = new DownloadGate(upstream);
+    await new Promise<void>((resolve) => gate.#server.listen(0, '127.0.0.1', resolve));
+    t.after(() => gate.close());
+    return gate;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+  }
+
+  get held(): number {
+    return this.#waiting.length;
+  }
+
+  open(): void {
+    this.#open = true;
+    for (const forward of this.#waiting.splice(0)) forward();
+  }
+
+  async close(): Promise<void> {
+    this.#server.closeAllConnections();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/** `pid command line` of every process whose command line matches the extended regex. */
+export async function processesMatching(pattern: string): Promise<string[]> {
+  try {
+    const { stdout } = await run('pgrep', ['-a', '-f', pattern]);
+    return stdout.split('\n').filter((line) => line.trim() !== '');
+  } catch (error) {
+    // pgrep exits 1 when nothing matches.
+    if ((error as { code?: unknown }).code === 1) return [];
+    throw error;
+  }
+}
+
+/**
+ * Kills, when the test ends, the process groups of whatever still matches
+ * `pattern()`: a job's sandbox is a process group of its own, which the
+ * harness's cleanup of the agent does not reach, so a failed test would
+ * otherwise leave a stuck engine or a sleeping provisioner behind.
+ */
+export function killLeftoversAfter(t: TestHooks, pattern: () => string): void {
+  t.after(async () => {
+    const leftovers = await processesMatching(pattern());
+    if (leftovers.length === 0) return;
+    console.error(`killing what the test's jobs left running:\n${leftovers.join('\n')}`);
+    const ownGroup = await processGroupOf(process.pid);
+    for (const line of leftovers) {
+      const pid = Number(line.split(' ')[0]);
+      const group = await processGroupOf(pid);
+      try {
+        if (group !== undefined && group !== ownGroup && group > 1) process.kill(-group, 'SIGKILL');
+        else process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+async function processGroupOf(pid: number): Promise<number | undefined> {
+  try {
+    const { stdout } = await run('ps', ['-o', 'pgid=', '-p', String(pid)]);
+    const group = Number(stdout.trim());
+    return Number.isInteger(group) && group > 0 ? group : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** pgrep pattern for the engine processes of an agent's jobs (their arguments name the job directory). */
+export function jobDirectoryPattern(agent: AgentHandle): string {
+  return path.join(agent.dataDir, 'jobs').replaceAll('.', '[.]') + '/';
+}
+
+/** Waits until no process matches `pattern`; fails with what still runs and `describe()`. */
+export async function waitForNoProcesses(
+  pattern: string,
+  describe: () => Promise<string> | string,
+  timeoutMs = 15_000,
+): Promise<void> {
+  let last: string[] = [];
+  await waitUntil(
+    `no process matching /${pattern}/`,
+    async () => {
+      last = await processesMatching(pattern);
+      return last.length === 0 ? true : undefined;
+    },
+    async () => `still running:\n${last.join('\n')}\n${await describe()}`,
+    timeoutMs,
+  );
+}
+
+/** Waits until a phase's log (`plan-…` / `apply-…`) matches; returns the log. */
+export async function waitForLog(
+  server: ServerHandle,
+  phaseId: string,
+  pattern: RegExp,
+  describe: () => Promise<string> | string,
+  timeoutMs = 60_000,
+): Promise<string> {
+  let log = '';
+  return waitUntil(
+    `the log of ${phaseId} to match ${String(pattern)}`,
+    async () => {
+      log = await readLog(server, phaseId);
+      return pattern.test(log) ? log : undefined;
+    },
+    async () => `log so far:\n${log}\n${await describe()}`,
+    timeoutMs,
+  );
+}
+
+/** The agent's exit code; fails with its output when it is still running after `timeoutMs`. */
+export async function exitCodeOf(agent: AgentHandle, timeoutMs = 60_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), timeoutMs);
+  });
+  const outcome = await Promise.race([agent.exited, timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') assert.fail(`agent ${agent.name} still runs after ${timeoutMs / 1000} s:\n${agent.output()}`);
+  return outcome;
+}
+
+/** Every file under `dir` (relative paths), or [] when it does not exist. */
+export async function filesUnder(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** The id of the pool's only authentication token. */
+export async function onlyPoolTokenId(server: ServerHandle, poolId: string): Promise<string> {
+  const response = await server.api<{ data: { id: string }[] }>('GET', `/api/v2/agent-pools/${poolId}/authentication-tokens`);
+  assert.equal(response.status, 200, JSON.stringify(response.body));
+  assert.equal(response.body.data.length, 1, JSON.stringify(response.body));
+  return response.body.data[0]!.id;
+}
