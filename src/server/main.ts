@@ -11,6 +11,7 @@ import { loadServerConfig, type ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import { openDatabase } from './db/database.ts';
 import { LocalNotifier } from './notifier.ts';
+import { PostgresNotifier } from './postgres-notifier.ts';
 import { bootstrap, issueApiToken } from './organizations/service.ts';
 import { startSweeper } from './sweeper.ts';
 
@@ -25,13 +26,15 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
   const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   let shuttingDown = false;
+  const notifier =
+    db.dialect === 'postgres' && config.databaseUrl ? await PostgresNotifier.start(db.kysely, config.databaseUrl, logger) : new LocalNotifier();
   const listenHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
   const ctx: ServerContext = {
     config,
     db: db.kysely,
     dialect: db.dialect,
     blobs: new FilesystemBlobStore(path.join(config.dataDir, 'blobs')),
-    notifier: new LocalNotifier(),
+    notifier,
     logger,
     // Filled in once the port is known (port 0 picks a free one).
     publicUrl: config.publicUrl ?? '',
@@ -54,6 +57,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       shuttingDown = true;
       stopSweeper();
       await app.close();
+      if (notifier instanceof PostgresNotifier) await notifier.close();
       await db.close();
     },
   };
