@@ -9,6 +9,9 @@ import { AuthError, type ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
 import { JobRunner, type JobEnd } from './job-runner.ts';
+import type { TaskHandleStore } from './task-handles.ts';
+import { rm, readdir } from 'node:fs/promises';
+import path from 'node:path';
 
 export const agentVersion = '0.1.0';
 
@@ -28,6 +31,7 @@ export interface AgentDeps {
   engines: EngineCache;
   logger: Logger;
   baseEnv: Readonly<Record<string, string>>;
+  handles: TaskHandleStore;
 }
 
 export class OutpostAgent {
@@ -58,6 +62,7 @@ export class OutpostAgent {
   async run(): Promise<number> {
     const { config, logger, client } = this.#deps;
     if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', 2);
+    await this.#removeLeftovers();
     try {
       const registered = await client.register(config.token, {
         name: config.name,
@@ -91,6 +96,29 @@ export class OutpostAgent {
       return ran ? 0 : 1;
     }
     return 0;
+  }
+
+  /**
+   * Sandboxes and job directories a previous agent process left behind (it
+   * crashed or was killed): their jobs' leases lapse on the server, which
+   * re-queues a plan and fails an apply; nothing of them may keep running.
+   */
+  async #removeLeftovers(): Promise<void> {
+    const { driver, handles, logger, config } = this.#deps;
+    const left = await handles.list();
+    for (const handle of left) {
+      const recovered = await driver.recover(handle).catch(() => undefined);
+      if (recovered) continue;
+      await driver.destroy(handle).catch((error: unknown) => logger.warn({ err: error, job: handle.jobId }, 'could not remove a leftover sandbox'));
+      await handles.remove(handle.jobId);
+      logger.warn({ job: handle.jobId, driver: handle.driver }, 'removed the sandbox of a job the previous agent process left running');
+    }
+    const orphans = await driver.removeOrphans(new Set(left.map((h) => h.jobId))).catch(() => 0);
+    if (orphans > 0) logger.warn({ count: orphans }, 'removed sandboxes no job owns');
+    const jobsDir = path.join(config.dataDir, 'jobs');
+    for (const name of await readdir(jobsDir).catch(() => [] as string[])) {
+      await rm(path.join(jobsDir, name), { recursive: true, force: true });
+    }
   }
 
   #capacity(): number {

@@ -30,9 +30,45 @@ export const agentSettings = {
   },
   driver: {
     env: ['OUTPOST_AGENT_DRIVER', 'SCALR_AGENT_DRIVER', 'SCALR_DRIVER'],
-    default: 'local',
-    description: 'Where jobs run: `local` (a subprocess per job).',
-    parse: asEnum(['local'] as const),
+    default: 'auto',
+    description: 'Where jobs run: `docker` (a container per job, through the Docker Engine API), `local` (a subprocess per job), or `auto`: `docker` when a Docker daemon answers, else `local` (the agent logs which and why).',
+    parse: asEnum(['auto', 'docker', 'local'] as const),
+  },
+  dockerHost: {
+    env: ['DOCKER_HOST'],
+    default: 'unix:///var/run/docker.sock',
+    description: 'Docker Engine API endpoint for the docker driver: `unix:///path/to/docker.sock` or `tcp://host:port`.',
+    parse: asDockerHost,
+  },
+  containerTaskImage: {
+    env: ['OUTPOST_AGENT_CONTAINER_TASK_IMAGE', 'SCALR_AGENT_CONTAINER_TASK_IMAGE'],
+    default: 'outpost/runner:latest',
+    description: 'Image of the container each job runs in (docker driver). It needs a POSIX shell and glibc; the agent mounts the job operation and the engine into it read-only.',
+    parse: asString,
+  },
+  containerTaskUser: {
+    env: ['OUTPOST_AGENT_CONTAINER_TASK_USER'],
+    default: '1000:1000',
+    description: 'uid:gid job containers run as; the agent gives the job directory to this user. `1000:1000` is the runner image\'s `runner` user.',
+    parse: asUidGid,
+  },
+  containerTaskCpuLimit: {
+    env: ['OUTPOST_AGENT_CONTAINER_TASK_CPU_LIMIT', 'SCALR_AGENT_CONTAINER_TASK_CPU_LIMIT'],
+    default: '8',
+    description: 'CPU limit of each job container, in cores (fractions allowed, e.g. `0.5`).',
+    parse: asCores,
+  },
+  containerTaskMemLimit: {
+    env: ['OUTPOST_AGENT_CONTAINER_TASK_MEM_LIMIT', 'SCALR_AGENT_CONTAINER_TASK_MEM_LIMIT'],
+    default: '16384',
+    description: 'Memory limit of each job container, in MiB (no swap). A job killed for exceeding it fails with an out-of-memory error in its run.',
+    parse: asInt(16, 1_048_576),
+  },
+  containerNetwork: {
+    env: ['OUTPOST_AGENT_CONTAINER_NETWORK'],
+    default: 'auto',
+    description: 'Network of job containers: `auto` (the agent\'s own: `container:<agent>` when the agent runs in a container, `host` otherwise, so jobs reach the control plane at the agent\'s URL), `host`, `bridge`, or a network name.',
+    parse: asString,
   },
   concurrency: {
     env: ['OUTPOST_AGENT_CONCURRENCY', 'SCALR_AGENT_CONCURRENCY'],
@@ -87,6 +123,23 @@ export const agentSettings = {
     parse: asInt(1, 102_400),
   },
 } as const;
+
+function asDockerHost(raw: string): string {
+  if (!/^(unix:\/\/\/|tcp:\/\/|http:\/\/|https:\/\/)/.test(raw)) throw new Error('expected unix:///path/to/docker.sock or tcp://host:port');
+  return raw;
+}
+
+function asUidGid(raw: string): { uid: number; gid: number } {
+  const match = /^(\d+)(?::(\d+))?$/.exec(raw.trim());
+  if (!match) throw new Error('expected numeric uid:gid such as 1000:1000');
+  return { uid: Number(match[1]), gid: Number(match[2] ?? match[1]) };
+}
+
+function asCores(raw: string): number {
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0 || value > 1024) throw new Error('expected a number of cores such as 0.5 or 2');
+  return value;
+}
 
 export type AgentConfig = SettingsOf<typeof agentSettings> & { name: string };
 

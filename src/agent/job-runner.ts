@@ -13,8 +13,11 @@ import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
 import { LogShipper } from './log-shipper.ts';
+import type { TaskHandleStore } from './task-handles.ts';
 
 const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
+/** Outpost's code and dependencies: what a sandbox needs besides Node to run the operation. */
+const appRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 
 export interface JobRunnerDeps {
   config: AgentConfig;
@@ -25,6 +28,7 @@ export interface JobRunnerDeps {
   baseEnv: Readonly<Record<string, string>>;
   agentId: string;
   session: () => string;
+  handles: TaskHandleStore;
 }
 
 export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned';
@@ -129,6 +133,7 @@ export class JobRunner {
         jobId: assignment.job_id,
         agentId: deps.agentId,
         command: [process.execPath, jobEntry],
+        shared: [process.execPath, appRoot, lease.path],
         workdir: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
         env: {
           ...deps.baseEnv,
@@ -140,6 +145,7 @@ export class JobRunner {
         },
       });
       this.#handle = running.handle;
+      await deps.handles.save(running.handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'could not persist the task handle'));
       // A cancel that arrived while the sandbox was being created.
       if (this.#earlySignal !== undefined) void this.signal(this.#earlySignal);
       running.output.on('data', (chunk: Buffer) => log.write(chunk));
@@ -155,7 +161,10 @@ export class JobRunner {
     } finally {
       clearTimeout(this.#killTimer);
       lease.release();
-      if (this.#handle) await deps.driver.destroy(this.#handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'cleanup failed'));
+      if (this.#handle) {
+        await deps.driver.destroy(this.#handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'cleanup failed'));
+        await deps.handles.remove(this.#handle.jobId);
+      }
     }
     const outcome = this.#outcomeOf(exit);
     if (outcome === 'failed' && exit.oomKilled) log.line('Error: the job ran out of memory and was killed');
@@ -189,7 +198,7 @@ function errorInfo(error: unknown): JobErrorInfo {
 }
 
 function exitError(exit: ExitResult): JobErrorInfo {
-  if (exit.oomKilled) return { code: 'engine_failed', message: 'the job ran out of memory and was killed' };
+  if (exit.oomKilled) return { code: 'out_of_memory', message: 'the job exceeded its memory limit and was killed (out of memory); raise the limit or reduce the configuration\'s memory use' };
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
   return { code: 'engine_failed', message: `the job operation ${how}` };
 }

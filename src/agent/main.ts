@@ -10,14 +10,15 @@ import { createLogger } from '../logging/logger.ts';
 import { AgentStoppedError, OutpostAgent } from './agent.ts';
 import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
-import { LocalDriver } from './drivers/local/local-driver.ts';
+import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
+import { TaskHandleStore } from './task-handles.ts';
 
 /** Wires an agent from its settings; `outpost quickstart` runs one in-process too. */
-export function createAgent(config: AgentConfig, logger: Logger): { agent: OutpostAgent; client: ControlPlaneClient } {
+export async function createAgent(configured: AgentConfig, logger: Logger): Promise<{ agent: OutpostAgent; client: ControlPlaneClient }> {
   const baseEnv = jobBaseEnvironment();
-  const driver = new LocalDriver();
-  logger.info({ driver: driver.name, reason: 'OUTPOST_AGENT_DRIVER' }, 'driver selected');
+  const { driver, dataDir } = await selectDriver(configured, logger);
+  const config = { ...configured, dataDir };
   const client = new ControlPlaneClient(config.url, logger);
   const engines = new EngineCache({
     dir: path.join(config.dataDir, 'binaries'),
@@ -27,7 +28,8 @@ export function createAgent(config: AgentConfig, logger: Logger): { agent: Outpo
     downloadTimeoutMs: config.downloadTimeout,
     logger,
   });
-  return { agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv }), client };
+  const handles = new TaskHandleStore(config.dataDir);
+  return { agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles }), client };
 }
 
 export async function runAgentCommand(): Promise<number> {
@@ -46,7 +48,17 @@ export async function runAgentCommand(): Promise<number> {
     logger.fatal('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) to a token created with `outpost pool token create`');
     return 2;
   }
-  const { agent, client } = createAgent(config, logger);
+  let created: Awaited<ReturnType<typeof createAgent>>;
+  try {
+    created = await createAgent(config, logger);
+  } catch (error) {
+    if (error instanceof DriverUnavailableError) {
+      logger.fatal(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  const { agent, client } = created;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;

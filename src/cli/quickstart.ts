@@ -54,7 +54,7 @@ export async function runQuickstartCommand(): Promise<number> {
     enginePath: config.agent.enginePath ?? (existsSync(builtEngine) ? builtEngine : undefined),
   };
   // The agent's warnings (such as an offline engine download) are in the run log already.
-  const { agent, client } = createAgent(agentConfig, createLogger({ format: 'text', level: 'error', name: 'outpost-agent' }));
+  const { agent, client } = await createAgent({ ...agentConfig, driver: 'local' }, createLogger({ format: 'text', level: 'error', name: 'outpost-agent' }));
   const agentDone = agent.run();
   say(`Agent "${agentConfig.name}" joined pool ${poolName} (local driver, data in ${agentConfig.dataDir})`);
   say(`Running examples/hello in workspace ${workspaceName}: plan, then apply`);

@@ -33,6 +33,8 @@ export const errorCatalogue = {
   engine_unavailable: { status: 500, title: 'the engine binary could not be provided' },
   engine_checksum_mismatch: { status: 500, title: 'the engine download does not match its checksum' },
   engine_failed: { status: 500, title: 'the engine exited with an error' },
+  out_of_memory: { status: 500, title: 'the job exceeded its memory limit and was killed' },
+  sandbox_failed: { status: 500, title: 'the driver could not create or start the job\'s sandbox' },
   working_directory_missing: { status: 422, title: 'the workspace working directory is not in the configuration' },
   agent_lost: { status: 500, title: 'the agent running the job stopped reporting' },
   // server side

@@ -30,7 +30,7 @@ test('a single-mode agent runs one job and exits 0; the other queued job stays q
   const seedStyle = await startAgent(server, {
     token: pool.token,
     t,
-    env: { OUTPOST_AGENT_TOKEN: '', SCALR_TOKEN: pool.token, SCALR_SINGLE: 'true', SCALR_DRIVER: 'local' },
+    env: { OUTPOST_AGENT_TOKEN: '', OUTPOST_AGENT_DRIVER: '', SCALR_TOKEN: pool.token, SCALR_SINGLE: 'true', SCALR_DRIVER: 'local' },
   });
   assert.equal(await exitCodeOf(seedStyle), 0, seedStyle.output());
   assert.deepEqual(await statuses(), ['apply_queued', 'apply_queued'], `${seedStyle.output()}\n${await cluster.diagnostics(runB.id)}`);

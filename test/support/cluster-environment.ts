@@ -88,6 +88,9 @@ export function agentEnvironment(input: AgentEnvironmentInput): Record<string, s
     OUTPOST_AGENT_NAME: input.name,
     OUTPOST_AGENT_DATA_DIR: input.dataDir,
     OUTPOST_AGENT_LOG_FORMAT: 'json',
+    // The driver under test is chosen explicitly: CI runs a Docker daemon,
+    // which `auto` would pick. Docker suites pass OUTPOST_AGENT_DRIVER=docker.
+    OUTPOST_AGENT_DRIVER: 'local',
     // Test machines reach no release site, so the locally built tofu is it.
     OUTPOST_AGENT_ENGINE_PATH: input.enginePath,
     ...input.extra,

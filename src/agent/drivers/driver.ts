@@ -6,11 +6,17 @@ import type { Readable } from 'node:stream';
 export interface TaskSpec {
   jobId: string;
   agentId: string;
-  /** argv of the job operation; the driver may translate paths for its sandbox. */
+  /** argv of the job operation, with paths as the agent sees them. */
   command: readonly string[];
   env: Readonly<Record<string, string>>;
-  /** Per-job directory on the agent's file system, created by the driver. */
+  /** Per-job directory on the agent's file system, created by the driver (read-write in the sandbox). */
   workdir: string;
+  /**
+   * Files and directories of the agent the command needs (the Node runtime,
+   * Outpost's code, the engine binary). A sandbox with its own file system
+   * must show each read-only at the same path; the local driver needs nothing.
+   */
+  shared: readonly string[];
 }
 
 /** What a driver persists to find its sandbox again after an agent restart. */
@@ -61,4 +67,6 @@ export interface Driver {
   inspect(handle: TaskHandle): Promise<{ running: boolean }>;
   /** Re-attaches to a sandbox after an agent restart, if the driver can. */
   recover(handle: TaskHandle): Promise<RunningTask | undefined>;
+  /** Removes sandboxes this agent created that no handle accounts for (a crash between create and persist). */
+  removeOrphans(known: ReadonlySet<string>): Promise<number>;
 }

@@ -4,6 +4,7 @@
 // the engine is interrupted exactly once (a second SIGINT aborts OpenTofu
 // without saving state).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { Driver, DriverCapabilities, ExitResult, RunningTask, TaskHandle, TaskSpec } from '../driver.ts';
@@ -50,7 +51,9 @@ export class LocalDriver implements Driver {
       jobId: spec.jobId,
       agentId: spec.agentId,
       workdir: spec.workdir,
-      ref: String(child.pid ?? ''),
+      // pid plus its start time: after an agent restart the pid may belong to
+      // another process, which must never be signalled.
+      ref: child.pid ? `${child.pid}:${processStartTime(child.pid) ?? ''}` : '',
       startedAt: Date.now(),
     };
     this.#children.set(spec.jobId, { child, exit });
@@ -64,8 +67,8 @@ export class LocalDriver implements Driver {
   }
 
   async signal(handle: TaskHandle, signal: NodeJS.Signals): Promise<void> {
-    const pid = Number(handle.ref);
-    if (pid > 0) tryKill(pid, signal);
+    const pid = livePid(handle);
+    if (pid !== undefined) tryKill(pid, signal);
   }
 
   async stop(handle: TaskHandle, timeoutMs: number): Promise<void> {
@@ -83,8 +86,7 @@ export class LocalDriver implements Driver {
   }
 
   async inspect(handle: TaskHandle): Promise<{ running: boolean }> {
-    const pid = Number(handle.ref);
-    return { running: pid > 0 && tryKill(pid, 0) };
+    return { running: livePid(handle) !== undefined };
   }
 
   async recover(handle: TaskHandle): Promise<RunningTask | undefined> {
@@ -93,12 +95,42 @@ export class LocalDriver implements Driver {
     void handle;
     return undefined;
   }
+
+  async removeOrphans(known: ReadonlySet<string>): Promise<number> {
+    // Processes are only found through handles; job directories without a
+    // handle are removed by the agent's start-up cleanup.
+    void known;
+    return 0;
+  }
+}
+
+/** The handle's pid if that process is still the one the handle names. */
+function livePid(handle: TaskHandle): number | undefined {
+  const [pidText, started] = handle.ref.split(':');
+  const pid = Number(pidText);
+  if (!(pid > 0)) return undefined;
+  const current = processStartTime(pid);
+  if (current === undefined || (started !== undefined && started !== '' && current !== started)) return undefined;
+  return pid;
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), if it exists. */
+function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Kills the operation's whole process group (engine, provisioners). */
 function killGroup(handle: TaskHandle): void {
-  const pid = Number(handle.ref);
-  if (pid > 0) tryKill(-pid, 'SIGKILL');
+  const pid = livePid(handle) ?? Number(handle.ref.split(':')[0]);
+  // The group outlives its leader: kill it even when the leader has exited,
+  // unless the pid now names an unrelated live process.
+  if (pid > 0 && (livePid(handle) !== undefined || processStartTime(pid) === undefined)) tryKill(-pid, 'SIGKILL');
 }
 
 function tryKill(pid: number, signal: NodeJS.Signals | 0): boolean {

@@ -1,0 +1,195 @@
+// The docker driver: one container per job from the runner image, through
+// the Docker Engine API (dockerode). The job operation and the engine come
+// from the agent, mounted read-only; the job directory is the only writable
+// mount. Containers carry agent and job labels so a restarted agent finds and
+// removes what its previous process left.
+import { chown, mkdir, rm } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import type { Logger } from 'pino';
+import { OutpostError } from '../../../protocol/errors.ts';
+import type { Driver, DriverCapabilities, ExitResult, RunningTask, TaskHandle, TaskSpec } from '../driver.ts';
+import { containerOptions, labels, type ContainerSettings } from './container-spec.ts';
+import { hostPathOf, type Placement } from './placement.ts';
+import { SharedFiles } from './shared-files.ts';
+
+export interface DockerDriverOptions {
+  docker: Docker;
+  placement: Placement;
+  dataDir: string;
+  settings: Omit<ContainerSettings, 'hostDataDir'>;
+  logger: Logger;
+}
+
+export class DockerDriver implements Driver {
+  readonly name = 'docker';
+  readonly #docker: Docker;
+  readonly #placement: Placement;
+  readonly #settings: ContainerSettings;
+  readonly #shared: SharedFiles;
+  readonly #logger: Logger;
+  readonly #exits = new Map<string, Promise<ExitResult>>();
+  readonly #pulls = new Map<string, Promise<void>>();
+  #hostCpus: Promise<number> | undefined;
+
+  constructor(options: DockerDriverOptions) {
+    const hostDataDir = hostPathOf(options.placement, options.dataDir);
+    if (hostDataDir === undefined) throw new Error(`the data dir ${options.dataDir} is not mounted from the host`);
+    this.#docker = options.docker;
+    this.#placement = options.placement;
+    this.#settings = { ...options.settings, hostDataDir };
+    this.#shared = new SharedFiles(options.placement, options.dataDir);
+    this.#logger = options.logger;
+  }
+
+  capabilities(): DriverCapabilities {
+    return { signals: true, recover: false };
+  }
+
+  async fingerprint(): Promise<{ healthy: boolean; detail: string }> {
+    try {
+      const version = await this.#docker.version();
+      return { healthy: true, detail: `Docker Engine ${version.Version} (API ${version.ApiVersion})` };
+    } catch (error) {
+      return { healthy: false, detail: (error as Error).message };
+    }
+  }
+
+  async start(spec: TaskSpec): Promise<RunningTask> {
+    await mkdir(spec.workdir, { recursive: true, mode: 0o700 });
+    // The job runs as the container user; the directory must be theirs.
+    if (process.getuid?.() === 0) await chown(spec.workdir, this.#settings.user.uid, this.#settings.user.gid);
+    const workdirHost = hostPathOf(this.#placement, spec.workdir);
+    if (workdirHost === undefined) throw new OutpostError('sandbox_failed', `the job directory ${spec.workdir} is not on a host mount`);
+    const shared = await Promise.all(spec.shared.map((file) => this.#shared.mount(file)));
+    await this.#ensureImage(this.#settings.image);
+    // The daemon refuses a CPU limit above its host's CPUs: the default (8
+    // cores, as the seed's agent) means "no tighter than the host".
+    this.#hostCpus ??= this.#docker.info().then((info: { NCPU?: number }) => info.NCPU ?? Infinity, () => Infinity);
+    const cpuCores = Math.min(this.#settings.cpuCores, await this.#hostCpus);
+    const options = containerOptions(spec, workdirHost, shared, { ...this.#settings, cpuCores });
+    const container = await this.#create(options);
+    const output = new PassThrough();
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    this.#docker.modem.demuxStream(stream, output, output);
+    stream.on('end', () => output.end());
+    try {
+      await container.start();
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw new OutpostError('sandbox_failed', startFailure(this.#settings.image, error));
+    }
+    const exit = container.wait().then(async (result: { StatusCode: number }) => {
+      const info = await container.inspect().catch(() => undefined);
+      return exitOf(result.StatusCode, info?.State?.OOMKilled === true);
+    });
+    this.#exits.set(spec.jobId, exit);
+    const handle: TaskHandle = { version: 1, driver: this.name, jobId: spec.jobId, agentId: spec.agentId, workdir: spec.workdir, ref: container.id, startedAt: Date.now() };
+    return { handle, output };
+  }
+
+  async wait(handle: TaskHandle): Promise<ExitResult> {
+    const tracked = this.#exits.get(handle.jobId);
+    if (tracked) return tracked;
+    const container = this.#docker.getContainer(handle.ref);
+    const result = (await container.wait()) as { StatusCode: number };
+    const info = await container.inspect().catch(() => undefined);
+    return exitOf(result.StatusCode, info?.State?.OOMKilled === true);
+  }
+
+  async signal(handle: TaskHandle, signal: NodeJS.Signals): Promise<void> {
+    await this.#docker.getContainer(handle.ref).kill({ signal }).catch(ignoreGone);
+  }
+
+  async stop(handle: TaskHandle, timeoutMs: number): Promise<void> {
+    await this.signal(handle, 'SIGINT');
+    const exited = this.wait(handle).then(() => true, () => true);
+    const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), timeoutMs).unref());
+    if (!(await Promise.race([exited, timedOut]))) await this.signal(handle, 'SIGKILL');
+  }
+
+  async destroy(handle: TaskHandle): Promise<void> {
+    await this.#docker.getContainer(handle.ref).remove({ force: true, v: true }).catch(ignoreGone);
+    this.#exits.delete(handle.jobId);
+    await rm(handle.workdir, { recursive: true, force: true });
+  }
+
+  async inspect(handle: TaskHandle): Promise<{ running: boolean }> {
+    const info = await this.#docker.getContainer(handle.ref).inspect().catch(() => undefined);
+    return { running: info?.State?.Running === true };
+  }
+
+  async recover(handle: TaskHandle): Promise<RunningTask | undefined> {
+    // The job's lease belonged to the previous agent process, so its result
+    // could not be reported: the caller removes the container, and the
+    // server re-queues a plan or fails an apply when the lease lapses.
+    void handle;
+    return undefined;
+  }
+
+  async removeOrphans(known: ReadonlySet<string>): Promise<number> {
+    const containers = await this.#docker.listContainers({ all: true, filters: { label: [`${labels.dataDir}=${this.#settings.hostDataDir}`] } });
+    let removed = 0;
+    for (const info of containers) {
+      if (known.has(info.Labels?.[labels.jobId] ?? '')) continue;
+      await this.#docker.getContainer(info.Id).remove({ force: true, v: true }).catch(ignoreGone);
+      removed++;
+    }
+    return removed;
+  }
+
+  async #create(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
+    try {
+      return await this.#docker.createContainer(options);
+    } catch (error) {
+      // A container of the same job left by a crash: remove it and retry once.
+      if ((error as { statusCode?: number }).statusCode !== 409 || !options.name) throw new OutpostError('sandbox_failed', (error as Error).message);
+      await this.#docker.getContainer(options.name).remove({ force: true }).catch(ignoreGone);
+      return this.#docker.createContainer(options);
+    }
+  }
+
+  /** The image, pulled once if it is not on the host yet; concurrent jobs share the pull. */
+  async #ensureImage(image: string): Promise<void> {
+    if (await this.#docker.getImage(image).inspect().then(() => true, () => false)) return;
+    let pull = this.#pulls.get(image);
+    if (!pull) {
+      pull = this.#pull(image).finally(() => this.#pulls.delete(image));
+      this.#pulls.set(image, pull);
+    }
+    await pull;
+  }
+
+  async #pull(image: string): Promise<void> {
+    this.#logger.info({ image }, 'pulling the runner image');
+    try {
+      const stream = await this.#docker.pull(image);
+      await new Promise<void>((resolve, reject) => this.#docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      throw new OutpostError(
+        'sandbox_failed',
+        `the runner image ${image} is not on this host and could not be pulled (${(error as Error).message}); set OUTPOST_AGENT_CONTAINER_TASK_IMAGE to an image the host has or can pull`,
+      );
+    }
+  }
+}
+
+function exitOf(code: number, oomKilled: boolean): ExitResult {
+  // 128+n is how the container reports death by signal n (as a shell does).
+  const signal = code > 128 && code < 160 ? ((Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] ?? null) as NodeJS.Signals | null) : null;
+  return { code: signal ? null : code, signal, oomKilled };
+}
+
+function startFailure(image: string, error: unknown): string {
+  const message = (error as Error).message ?? String(error);
+  if (/\/bin\/sh/.test(message) && /no such file|not found/i.test(message)) {
+    return `the runner image ${image} has no /bin/sh; a runner image needs a POSIX shell and glibc (${message})`;
+  }
+  return `the container for the job could not start from image ${image}: ${message}`;
+}
+
+function ignoreGone(error: { statusCode?: number }): void {
+  if (error.statusCode === 404 || error.statusCode === 409 || error.statusCode === 304) return;
+  throw error;
+}

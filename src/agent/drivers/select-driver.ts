@@ -1,0 +1,86 @@
+// Picks the driver: the one configured, or with `auto` the docker driver when
+// a Docker daemon answers and the local driver otherwise, saying why either
+// way. For the docker driver it also settles the data dir, which must be a
+// host mount when the agent itself runs in a container.
+import Docker from 'dockerode';
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config.ts';
+import type { Driver } from './driver.ts';
+import { DockerDriver } from './docker/docker-driver.ts';
+import { detectPlacement, hostPathOf, type Placement } from './docker/placement.ts';
+import { LocalDriver } from './local/local-driver.ts';
+
+/** A driver was asked for but cannot work here; the agent exits with a configuration error. */
+export class DriverUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DriverUnavailableError';
+  }
+}
+
+/** Data dirs the seed's and our recipes mount at the same path on host and in the agent container. */
+const conventionalDataDirs = ['/var/lib/outpost-agent', '/var/lib/scalr-agent'];
+
+export function dockerClient(dockerHost: string): Docker {
+  const url = new URL(dockerHost);
+  if (url.protocol === 'unix:') return new Docker({ socketPath: url.pathname });
+  return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
+}
+
+export async function selectDriver(config: AgentConfig, logger: Logger): Promise<{ driver: Driver; dataDir: string }> {
+  if (config.driver === 'local') {
+    logger.info({ driver: 'local', reason: 'OUTPOST_AGENT_DRIVER=local' }, 'driver selected');
+    return { driver: new LocalDriver(), dataDir: config.dataDir };
+  }
+  const docker = dockerClient(config.dockerHost);
+  const failure = await docker.ping().then(
+    () => undefined,
+    (error: Error) => error.message,
+  );
+  if (failure !== undefined) {
+    if (config.driver === 'docker') {
+      throw new DriverUnavailableError(
+        `OUTPOST_AGENT_DRIVER=docker, but the Docker daemon at ${config.dockerHost} does not answer (${failure}). ` +
+          'Mount its socket into the agent container (-v /var/run/docker.sock:/var/run/docker.sock) and make sure the agent may use it, or set DOCKER_HOST.',
+      );
+    }
+    logger.info({ driver: 'local', reason: `no Docker daemon answers at ${config.dockerHost} (${failure})` }, 'driver selected');
+    return { driver: new LocalDriver(), dataDir: config.dataDir };
+  }
+  const placement = await detectPlacement(docker);
+  const dataDir = mountedDataDir(placement, config.dataDir);
+  const driver = new DockerDriver({
+    docker,
+    placement,
+    dataDir,
+    logger,
+    settings: {
+      image: config.containerTaskImage,
+      user: config.containerTaskUser,
+      cpuCores: config.containerTaskCpuLimit,
+      memoryMb: config.containerTaskMemLimit,
+      networkMode: config.containerNetwork === 'auto' ? (placement.containerId ? `container:${placement.containerId}` : 'host') : config.containerNetwork,
+    },
+  });
+  const { detail } = await driver.fingerprint();
+  logger.info(
+    { driver: 'docker', reason: `${config.driver === 'docker' ? 'OUTPOST_AGENT_DRIVER=docker' : 'a Docker daemon answers'} at ${config.dockerHost} (${detail})`, image: config.containerTaskImage, dataDir, inContainer: placement.containerId !== undefined },
+    'driver selected',
+  );
+  return { driver, dataDir };
+}
+
+/**
+ * The data dir job containers can mount. In a container it must come from
+ * the host; when the configured one does not, a conventional one that does is
+ * used (so the seed's `-v /var/lib/scalr-agent:/var/lib/scalr-agent` works).
+ */
+function mountedDataDir(placement: Placement, configured: string): string {
+  if (hostPathOf(placement, configured) !== undefined) return configured;
+  const mounted = conventionalDataDirs.find((dir) => placement.binds.some((bind) => bind.destination === dir));
+  if (mounted) return mounted;
+  throw new DriverUnavailableError(
+    `the docker driver needs the data dir on a host mount, and ${configured} is not one. ` +
+      `Start the agent container with -v ${configured}:${configured} (the same path on both sides), or set OUTPOST_AGENT_DATA_DIR to a mounted directory.`,
+  );
+}
