@@ -9,7 +9,7 @@ import { AuthError, type ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
 import { JobRunner, type JobEnd } from './job-runner.ts';
-import type { TaskHandleStore } from './task-handles.ts';
+import type { PersistedTask, TaskHandleStore } from './task-handles.ts';
 import { rm, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -62,7 +62,7 @@ export class OutpostAgent {
   async run(): Promise<number> {
     const { config, logger, client } = this.#deps;
     if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', 2);
-    await this.#removeLeftovers();
+    const leftovers = await this.#removeLeftovers();
     try {
       const registered = await client.register(config.token, {
         name: config.name,
@@ -75,6 +75,12 @@ export class OutpostAgent {
       this.#agentId = registered.agent_id;
       this.#heartbeatMs = registered.heartbeat_interval_ms;
       logger.info({ agent: registered.agent_id, pool: registered.pool_id, driver: this.#deps.driver.name, concurrency: config.concurrency, single: config.single }, 'registered');
+      for (const task of leftovers) {
+        await client.reportLost(this.#session, task.jobId, task.leaseId).then(
+          () => logger.warn({ job: task.jobId }, 'reported a job the previous agent process was running as lost'),
+          (error: unknown) => logger.info({ job: task.jobId, err: (error as Error).message }, 'the server had already moved on from a job of the previous agent process'),
+        );
+      }
     } catch (error) {
       if (error instanceof AuthError) throw new AgentStoppedError(`the control plane refused the pool token (${error.code}): ${error.message}`, 3);
       throw error;
@@ -103,12 +109,14 @@ export class OutpostAgent {
    * crashed or was killed): their jobs' leases lapse on the server, which
    * re-queues a plan and fails an apply; nothing of them may keep running.
    */
-  async #removeLeftovers(): Promise<void> {
+  async #removeLeftovers(): Promise<PersistedTask[]> {
     const { driver, handles, logger, config } = this.#deps;
     const left = await handles.list();
+    const lost: PersistedTask[] = [];
     for (const handle of left) {
       const recovered = await driver.recover(handle).catch(() => undefined);
       if (recovered) continue;
+      lost.push(handle);
       await driver.destroy(handle).catch((error: unknown) => logger.warn({ err: error, job: handle.jobId }, 'could not remove a leftover sandbox'));
       await handles.remove(handle.jobId);
       logger.warn({ job: handle.jobId, driver: handle.driver }, 'removed the sandbox of a job the previous agent process left running');
@@ -119,6 +127,7 @@ export class OutpostAgent {
     for (const name of await readdir(jobsDir).catch(() => [] as string[])) {
       await rm(path.join(jobsDir, name), { recursive: true, force: true });
     }
+    return lost;
   }
 
   #capacity(): number {

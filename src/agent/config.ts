@@ -48,8 +48,8 @@ export const agentSettings = {
   },
   containerTaskUser: {
     env: ['OUTPOST_AGENT_CONTAINER_TASK_USER'],
-    default: '1000:1000',
-    description: 'uid:gid job containers run as; the agent gives the job directory to this user. `1000:1000` is the runner image\'s `runner` user.',
+    default: 'auto',
+    description: 'uid:gid job containers run as. `auto`: `1000:1000` (the runner image\'s `runner` user, who is given the job directory) when the agent runs as root, else the agent\'s own uid:gid (so the job can write the directory the agent made).',
     parse: asUidGid,
   },
   containerTaskCpuLimit: {
@@ -130,6 +130,10 @@ function asDockerHost(raw: string): string {
 }
 
 function asUidGid(raw: string): { uid: number; gid: number } {
+  if (raw.trim() === 'auto') {
+    const uid = process.getuid?.() ?? 0;
+    return uid === 0 ? { uid: 1000, gid: 1000 } : { uid, gid: process.getgid?.() ?? uid };
+  }
   const match = /^(\d+)(?::(\d+))?$/.exec(raw.trim());
   if (!match) throw new Error('expected numeric uid:gid such as 1000:1000');
   return { uid: Number(match[1]), gid: Number(match[2] ?? match[1]) };

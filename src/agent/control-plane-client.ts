@@ -88,6 +88,10 @@ export class ControlPlaneClient {
     return logAppendResponse.parse(result).size;
   }
 
+  async reportLost(session: string, jobId: string, leaseId: string): Promise<void> {
+    await this.#call('POST', agentPaths.jobLost(jobId), { token: session, body: { lease_id: leaseId }, retryForMs: 30_000 });
+  }
+
   async finishJob(session: string, jobId: string, body: JobFinishRequest, signal?: AbortSignal): Promise<void> {
     await this.#call('POST', agentPaths.jobFinish(jobId), { token: session, body, signal });
   }

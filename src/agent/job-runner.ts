@@ -145,7 +145,7 @@ export class JobRunner {
         },
       });
       this.#handle = running.handle;
-      await deps.handles.save(running.handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'could not persist the task handle'));
+      await deps.handles.save(running.handle, assignment.lease_id).catch((error: unknown) => this.#logger.warn({ err: error }, 'could not persist the task handle'));
       // A cancel that arrived while the sandbox was being created.
       if (this.#earlySignal !== undefined) void this.signal(this.#earlySignal);
       running.output.on('data', (chunk: Buffer) => log.write(chunk));

@@ -5,6 +5,8 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import type { TaskHandle } from './drivers/driver.ts';
 
+export type PersistedTask = TaskHandle & { leaseId: string };
+
 export class TaskHandleStore {
   readonly #dir: string;
 
@@ -12,10 +14,12 @@ export class TaskHandleStore {
     this.#dir = path.join(dataDir, 'tasks');
   }
 
-  async save(handle: TaskHandle): Promise<void> {
+  /** The lease is kept too: a restarted agent reports the job lost with it. */
+  async save(handle: TaskHandle, leaseId: string): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const file = path.join(this.#dir, `${handle.jobId}.json`);
-    await writeFile(`${file}.tmp`, JSON.stringify(handle), { mode: 0o600 });
+    const record: PersistedTask = { ...handle, leaseId };
+    await writeFile(`${file}.tmp`, JSON.stringify(record), { mode: 0o600 });
     await rename(`${file}.tmp`, file);
   }
 
@@ -24,18 +28,18 @@ export class TaskHandleStore {
   }
 
   /** Handles left by a previous agent process; unreadable or unknown-version files are dropped. */
-  async list(): Promise<TaskHandle[]> {
+  async list(): Promise<PersistedTask[]> {
     let names: string[];
     try {
       names = await readdir(this.#dir);
     } catch {
       return [];
     }
-    const handles: TaskHandle[] = [];
+    const handles: PersistedTask[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       try {
-        const handle = JSON.parse(await readFile(path.join(this.#dir, name), 'utf8')) as TaskHandle;
-        if (handle.version === 1 && typeof handle.jobId === 'string') handles.push(handle);
+        const handle = JSON.parse(await readFile(path.join(this.#dir, name), 'utf8')) as PersistedTask;
+        if (handle.version === 1 && typeof handle.jobId === 'string' && typeof handle.leaseId === 'string') handles.push(handle);
         else await rm(path.join(this.#dir, name), { force: true });
       } catch {
         await rm(path.join(this.#dir, name), { force: true });

@@ -16,6 +16,7 @@ export const agentPaths = {
   jobStart: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/start`,
   jobLogs: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/logs`,
   jobFinish: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/finish`,
+  jobLost: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/lost`,
   // Authenticated with the job token, used by the job operation in its sandbox.
   jobSpec: `${agentApiPrefix}/job`,
   jobConfiguration: `${agentApiPrefix}/job/configuration`,

@@ -49,6 +49,8 @@ export interface DriverCapabilities {
   signals: boolean;
   /** Sandboxes survive an agent restart and can be recovered. */
   recover: boolean;
+  /** The sandbox sees shared files read-only and nothing else of the agent's file system. */
+  isolatesFiles: boolean;
 }
 
 export interface Driver {

@@ -20,7 +20,7 @@ import { authenticateAgent, presentedToken, touch } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
 import { hashToken, newId, newToken, tokenKindOf } from '../ids.ts';
 import * as jobsRepo from '../jobs/repo.ts';
-import { claimJobs, finishJob, startJob } from '../jobs/service.ts';
+import { claimJobs, finishJob, reportJobLost, startJob } from '../jobs/service.ts';
 import { appendLog } from '../logs/service.ts';
 import { findPoolTokenByHash } from '../pools/repo.ts';
 import * as repo from './repo.ts';
@@ -134,6 +134,13 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
       return { size: await appendLog(ctx, job, query.lease_id, query.offset, body) };
     },
   );
+
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/lost', async (request, reply) => {
+    const agent = await authenticateAgent(ctx, request);
+    const { lease_id } = parseBody(leaseBody, request.body);
+    await reportJobLost(ctx, agent, request.params.id, lease_id);
+    return reply.status(204).send();
+  });
 
   app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/finish', async (request, reply) => {
     const agent = await authenticateAgent(ctx, request);

@@ -11,7 +11,7 @@ import { logSize } from '../logs/repo.ts';
 import { findRun, transitionRun } from '../runs/repo.ts';
 import { runningStatusOf } from '../runs/lifecycle.ts';
 import { onJobEnded } from '../runs/service.ts';
-import { inTransaction } from '../transaction.ts';
+import { inTransaction, type Effects } from '../transaction.ts';
 import { findWorkspace } from '../workspaces/repo.ts';
 import * as repo from './repo.ts';
 
@@ -100,39 +100,58 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
 export async function sweepExpiredLeases(ctx: ServerContext): Promise<number> {
   const expired = await repo.expiredLeases(ctx.db, ctx.now());
   for (const job of expired) {
-    await inTransaction(ctx, async (trx, effects) => {
-      const current = await repo.findJob(trx, job.id);
-      if (!current || current.lease_id !== job.lease_id || !['leased', 'running'].includes(current.status)) return;
-      const now = ctx.now();
-      // A job that never started (its claim response was lost, or the agent
-      // died before starting it) ran nothing, so even an apply may go again.
-      const neverStarted = current.status === 'leased';
-      if (neverStarted || (job.kind === 'plan' && job.attempt < ctx.config.planAttempts)) {
-        await repo.updateJob(trx, job.id, {
-          status: 'queued',
-          attempt: job.attempt + 1,
-          agent_id: null,
-          lease_id: null,
-          lease_expires_at: null,
-          job_token_hash: null,
-          result: null,
-        });
-        const run = await findRun(trx, job.run_id);
-        const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
-        if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
-        effects.notify(`pool:${job.pool_id}`);
-        effects.notify(`run:${job.run_id}`);
-        ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, attempt: job.attempt + 1 }, 'job lost its agent; queued again');
-        return;
-      }
-      const message =
-        job.kind === 'apply'
-          ? 'the agent was lost during apply; the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.'
-          : `the agent was lost during plan ${job.attempt} times; giving up`;
-      await repo.updateJob(trx, job.id, { status: 'lost', finished_at: now, error_code: 'agent_lost', error_message: message });
-      await onJobEnded(ctx, trx, effects, { ...job, status: 'lost' }, 'lost', { code: 'agent_lost', message });
-      ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind }, 'job lost its agent');
-    });
+    await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, 'its agent stopped reporting'));
   }
   return expired.length;
+}
+
+/**
+ * An agent that restarted reports a job its previous process was running
+ * (it knows the lease from the persisted task handle), so the run moves on
+ * now instead of when the lease lapses. Any agent of the job's pool may.
+ */
+export async function reportJobLost(ctx: ServerContext, agent: Selectable<AgentsTable>, jobId: string, leaseId: string): Promise<void> {
+  await inTransaction(ctx, async (trx, effects) => {
+    const job = await repo.findJob(trx, jobId);
+    if (!job || job.pool_id !== agent.pool_id) throw new OutpostError('not_found', `job ${jobId} not found`);
+    if (job.lease_id !== leaseId) throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
+    await loseJob(ctx, trx, effects, job, 'the agent running it restarted');
+  });
+}
+
+async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, cause: string): Promise<void> {
+  const current = await repo.findJob(trx, job.id);
+  if (!current || current.lease_id !== job.lease_id || !['leased', 'running'].includes(current.status)) return;
+  const now = ctx.now();
+  // A lock the lost engine held would block the retry (same job) or the next run.
+  await trx.deleteFrom('state_locks').where('job_id', '=', job.id).execute();
+  // A job that never started (its claim response was lost, or the agent
+  // died before starting it) ran nothing, so even an apply may go again.
+  const neverStarted = current.status === 'leased';
+  if (neverStarted || (job.kind === 'plan' && job.attempt < ctx.config.planAttempts)) {
+    await repo.updateJob(trx, job.id, {
+      status: 'queued',
+      attempt: job.attempt + 1,
+      agent_id: null,
+      lease_id: null,
+      lease_expires_at: null,
+      job_token_hash: null,
+      result: null,
+      signal: null,
+    });
+    const run = await findRun(trx, job.run_id);
+    const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
+    if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
+    effects.notify(`pool:${job.pool_id}`);
+    effects.notify(`run:${job.run_id}`);
+    ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, attempt: job.attempt + 1, cause }, 'job lost its agent; queued again');
+    return;
+  }
+  const message =
+    job.kind === 'apply'
+      ? `the agent was lost during apply (${cause}); the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.`
+      : `the agent was lost during plan ${job.attempt} times (last: ${cause}); giving up`;
+  await repo.updateJob(trx, job.id, { status: 'lost', finished_at: now, error_code: 'agent_lost', error_message: message });
+  await onJobEnded(ctx, trx, effects, { ...job, status: 'lost' }, 'lost', { code: 'agent_lost', message });
+  ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, cause }, 'job lost its agent');
 }

@@ -44,7 +44,7 @@ export class DockerDriver implements Driver {
   }
 
   capabilities(): DriverCapabilities {
-    return { signals: true, recover: false };
+    return { signals: true, recover: false, isolatesFiles: true };
   }
 
   async fingerprint(): Promise<{ healthy: boolean; detail: string }> {

@@ -1,0 +1,49 @@
+// The drivers under conformance test: each entry makes a fresh driver over
+// a data dir, as a (re)started agent would. The docker driver needs a Docker
+// daemon and the runner image: CI builds both, so there it must be present;
+// elsewhere its suite is skipped with the reason.
+import { execFileSync } from 'node:child_process';
+import { pino } from 'pino';
+import type { Driver } from '../../src/agent/drivers/driver.ts';
+import { DockerDriver } from '../../src/agent/drivers/docker/docker-driver.ts';
+import { detectPlacement } from '../../src/agent/drivers/docker/placement.ts';
+import { LocalDriver } from '../../src/agent/drivers/local/local-driver.ts';
+import { dockerClient } from '../../src/agent/drivers/select-driver.ts';
+
+export const runnerImage = process.env.OUTPOST_TEST_RUNNER_IMAGE ?? 'outpost/runner:latest';
+
+export interface DriverUnderTest {
+  name: string;
+  /** Why the suite cannot run here, if it cannot. */
+  unavailable: string | undefined;
+  create(dataDir: string): Promise<Driver>;
+}
+
+function dockerUnavailable(): string | undefined {
+  try {
+    execFileSync('docker', ['image', 'inspect', runnerImage], { stdio: 'ignore', timeout: 10_000 });
+    return undefined;
+  } catch {
+    const reason = `no Docker daemon with the image ${runnerImage} (run scripts/build-images.sh --local-bases)`;
+    if (process.env.CI === 'true') throw new Error(`CI must test the docker driver, but there is ${reason}`);
+    return reason;
+  }
+}
+
+export const driversUnderTest: DriverUnderTest[] = [
+  { name: 'local', unavailable: undefined, create: async () => new LocalDriver() },
+  {
+    name: 'docker',
+    unavailable: dockerUnavailable(),
+    async create(dataDir) {
+      const docker = dockerClient('unix:///var/run/docker.sock');
+      return new DockerDriver({
+        docker,
+        placement: await detectPlacement(docker),
+        dataDir,
+        logger: pino({ level: 'silent' }),
+        settings: { image: runnerImage, user: { uid: 1000, gid: 1000 }, cpuCores: 1, memoryMb: 256, networkMode: 'host' },
+      });
+    },
+  },
+];
