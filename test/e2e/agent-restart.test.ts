@@ -26,7 +26,7 @@ test('a restarted agent removes the job its previous process left and reports it
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 
-  agent.kill();
+  await agent.kill();
   await agent.exited;
   assert.ok((await processesMatching(sleeping.pattern)).length > 0, 'the job outlives a killed agent (its own process group)');
 
