@@ -2,13 +2,13 @@
 // The seed's SCALR_* names are accepted as aliases so its recipes work as written.
 import os from 'node:os';
 import path from 'node:path';
+import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
 import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
 export const agentSettings = {
   url: {
     env: ['OUTPOST_URL', 'SCALR_URL'],
-    default: 'http://127.0.0.1:8480',
-    description: 'URL of the Outpost control plane.',
+    description: 'URL of the Outpost control plane. Default: the URL the pool token carries (the server\'s OUTPOST_PUBLIC_URL when the token was created), else `http://127.0.0.1:8480`.',
     parse: asUrl,
   },
   token: {
@@ -145,11 +145,12 @@ function asCores(raw: string): number {
   return value;
 }
 
-export type AgentConfig = SettingsOf<typeof agentSettings> & { name: string };
+export type AgentConfig = SettingsOf<typeof agentSettings> & { name: string; url: string };
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
   const loaded = loadSettings(agentSettings, env);
-  return { ...loaded, name: loaded.name ?? os.hostname() };
+  const url = loaded.url ?? (loaded.token ? serverUrlOfPoolToken(loaded.token) : undefined) ?? 'http://127.0.0.1:8480';
+  return { ...loaded, name: loaded.name ?? os.hostname(), url };
 }
 
 /**

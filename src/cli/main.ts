@@ -8,6 +8,14 @@ import { ApiClient } from './api-client.ts';
 import { runCli } from './program.ts';
 import { runQuickstartCommand } from './quickstart.ts';
 
+// A reader that stops early (`outpost run list | head`) is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 process.exitCode = await runCli(process.argv.slice(2), {
   terminal: { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
   createApi: (settings) => new ApiClient({ url: settings.url, token: settings.token, userAgent: 'outpost-cli' }),

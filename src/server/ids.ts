@@ -2,6 +2,7 @@
 // secrets with a prefix per kind, so a leaked token is recognisable by secret
 // scanners and a token of the wrong kind is refused before any lookup.
 import { createHash, randomBytes } from 'node:crypto';
+import { poolTokenWithUrl } from '../protocol/pool-token.ts';
 
 const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789';
 
@@ -33,6 +34,11 @@ export type TokenKind = keyof typeof tokenKinds;
 
 export function newToken(kind: TokenKind): string {
   return `${tokenKinds[kind]}${randomString(40)}`;
+}
+
+/** A pool token that also tells the agent where the control plane is. */
+export function newPoolToken(publicUrl: string): string {
+  return poolTokenWithUrl(publicUrl, randomString(40));
 }
 
 /**

@@ -78,8 +78,11 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
   await inTransaction(ctx, async (trx, effects) => {
     const job = await requireLease(trx, agentId, jobId, request.lease_id);
     const reported = job.result ? (JSON.parse(job.result) as JobResult) : undefined;
-    // The operation's report names the cause; the agent's only knows the exit.
-    const error = reported?.error ?? request.error;
+    // The operation's report names the cause; the agent's only knows the exit
+    // and what happened to the sandbox. A memory kill is the one thing only
+    // the agent sees (the operation sees an engine or provisioner fail), and
+    // the cause when it happened.
+    const error = request.error?.code === 'out_of_memory' ? request.error : (reported?.error ?? request.error);
     const status = request.status === 'succeeded' && reported?.outcome === 'failed' ? 'failed' : request.status;
     await repo.updateLeasedJob(trx, job.id, request.lease_id, {
       status,

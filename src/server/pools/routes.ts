@@ -6,7 +6,7 @@ import type { ServerContext } from '../context.ts';
 import { uniqueWrite } from '../db/unique-violation.ts';
 import { authenticateApi, type ApiPrincipal } from '../http/auth.ts';
 import { iso, parseBody, relation, type ResourceObject } from '../http/json-api.ts';
-import { hashToken, newId, newToken } from '../ids.ts';
+import { hashToken, newId, newPoolToken } from '../ids.ts';
 import { requireOrganization } from '../organizations/service.ts';
 import * as repo from './repo.ts';
 
@@ -88,7 +88,7 @@ export function poolRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const principal = await authenticateApi(ctx, request);
     const pool = await requirePool(ctx, principal, request.params.id);
     const { description } = parseBody(createToken, request.body ?? { data: { type: 'authentication-tokens' } }).data.attributes;
-    const secret = newToken('pool');
+    const secret = newPoolToken(ctx.publicUrl);
     const row = {
       id: newId('at'),
       pool_id: pool.id,

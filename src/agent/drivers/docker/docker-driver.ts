@@ -70,6 +70,12 @@ export class DockerDriver implements Driver {
     const cpuCores = Math.min(this.#settings.cpuCores, await this.#hostCpus);
     const options = containerOptions(spec, workdirHost, shared, { ...this.#settings, cpuCores });
     const container = await this.#create(options);
+    // With Init, PID 1 is the daemon's tini, which always exists: an image
+    // without /bin/sh would start, and fail only as tini's exit 127. Look first.
+    if (!(await hasShell(container).catch(() => true))) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw new OutpostError('sandbox_failed', `the runner image ${this.#settings.image} has no /bin/sh; a runner image needs a POSIX shell and glibc`);
+    }
     const output = new PassThrough();
     const stream = await container.attach({ stream: true, stdout: true, stderr: true });
     this.#docker.modem.demuxStream(stream, output, output);
@@ -179,6 +185,18 @@ function exitOf(code: number, oomKilled: boolean): ExitResult {
   // 128+n is how the container reports death by signal n (as a shell does).
   const signal = code > 128 && code < 160 ? ((Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] ?? null) as NodeJS.Signals | null) : null;
   return { code: signal ? null : code, signal, oomKilled };
+}
+
+/** Whether /bin/sh exists in a created container's file system (the archive API's stat). */
+async function hasShell(container: Docker.Container): Promise<boolean> {
+  try {
+    const response = (await container.infoArchive({ path: '/bin/sh' })) as NodeJS.ReadableStream;
+    response.resume();
+    return true;
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode === 404) return false;
+    throw error;
+  }
 }
 
 function startFailure(image: string, error: unknown): string {
