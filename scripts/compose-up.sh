@@ -15,12 +15,20 @@
 # reused. Needs the images (scripts/build-images.sh).
 #
 # Environment: OUTPOST_COMPOSE_POOL (pool name, default docker); OUTPOST_PORT
-# (published port, default 8480) and OUTPOST_PUBLIC_URL, kept in .env.
+# (published port, default 8480), OUTPOST_PUBLIC_URL,
+# OUTPOST_COMPOSE_AGENT_DATA_DIR (the agent's data dir on the host, default
+# /var/lib/outpost-agent) and COMPOSE_PROJECT_NAME (default outpost), kept in
+# .env; OUTPOST_COMPOSE_ENV_FILE (another file than deploy/docker/.env, for a
+# second stack next to the first; pass it to docker-compose as --env-file).
+# COMPOSE_FILE, if set, is used as docker-compose uses it (e.g. an override).
 set -euo pipefail
 
+# Absolute, before the cd below: a relative path is the caller's.
+ENV_FILE="${OUTPOST_COMPOSE_ENV_FILE:-}"
+if [[ -n "$ENV_FILE" && "$ENV_FILE" != /* ]]; then ENV_FILE="$PWD/$ENV_FILE"; fi
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 COMPOSE_DIR=deploy/docker
-ENV_FILE="$COMPOSE_DIR/.env"
+ENV_FILE="${ENV_FILE:-$PWD/$COMPOSE_DIR/.env}"
 POOL="${OUTPOST_COMPOSE_POOL:-docker}"
 
 log() { echo "compose-up: $*" >&2; }
@@ -33,12 +41,16 @@ elif docker compose version >/dev/null 2>&1; then
 else
   fail "neither docker-compose nor the docker compose plugin is installed"
 fi
-# From the compose file's directory, so docker-compose finds .env there.
-compose() { (cd "$COMPOSE_DIR" && "${compose_command[@]}" "$@"); }
+# From the compose file's directory, with the env file this script keeps.
+compose() { (cd "$COMPOSE_DIR" && "${compose_command[@]}" --env-file "$ENV_FILE" "$@"); }
 
 for image in outpost/server:latest outpost/agent:latest; do
   docker image inspect "$image" >/dev/null 2>&1 || fail "image $image is missing: run scripts/build-images.sh first"
 done
+
+# docker-compose as the user runs it from the repository root, for messages.
+compose_hint="docker-compose -f $COMPOSE_DIR/compose.yaml"
+if [[ "$ENV_FILE" != "$PWD/$COMPOSE_DIR/.env" ]]; then compose_hint+=" --env-file $ENV_FILE"; fi
 
 env_value() { sed -n "s/^$1=//p" "$ENV_FILE" 2>/dev/null | tail -n 1; }
 
@@ -46,22 +58,29 @@ env_value() { sed -n "s/^$1=//p" "$ENV_FILE" 2>/dev/null | tail -n 1; }
 touch "$ENV_FILE"
 chmod 0600 "$ENV_FILE"
 if [[ -z "$(env_value COMPOSE_PROJECT_NAME)" ]]; then
-  echo "COMPOSE_PROJECT_NAME=outpost" >>"$ENV_FILE"
+  echo "COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-outpost}" >>"$ENV_FILE"
 fi
-# A port or public URL given to the first run is kept, so that a later plain
-# `docker-compose up` does not recreate the server on the default port.
+# A port, data dir or public URL given to the first run is kept, so that a
+# later plain `docker-compose up` does not recreate a service with the default.
 if [[ -n "${OUTPOST_PORT:-}" && -z "$(env_value OUTPOST_PORT)" ]]; then
   echo "OUTPOST_PORT=$OUTPOST_PORT" >>"$ENV_FILE"
+fi
+if [[ -n "${OUTPOST_COMPOSE_AGENT_DATA_DIR:-}" && -z "$(env_value OUTPOST_COMPOSE_AGENT_DATA_DIR)" ]]; then
+  [[ "$OUTPOST_COMPOSE_AGENT_DATA_DIR" == /* ]] || fail "OUTPOST_COMPOSE_AGENT_DATA_DIR must be an absolute path"
+  echo "OUTPOST_COMPOSE_AGENT_DATA_DIR=$OUTPOST_COMPOSE_AGENT_DATA_DIR" >>"$ENV_FILE"
 fi
 if [[ -z "$(env_value OUTPOST_PUBLIC_URL)" ]]; then
   echo "OUTPOST_PUBLIC_URL=${OUTPOST_PUBLIC_URL:-http://127.0.0.1:$(env_value OUTPOST_PORT | grep . || echo 8480)}" >>"$ENV_FILE"
 fi
 admin_token="$(env_value OUTPOST_BOOTSTRAP_TOKEN)"
 if [[ -z "$admin_token" ]]; then
-  admin_token="opa_$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
+  # One exported for the documented manual steps is the one a running server has.
+  admin_token="${OUTPOST_BOOTSTRAP_TOKEN:-opa_$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')}"
   echo "OUTPOST_BOOTSTRAP_TOKEN=$admin_token" >>"$ENV_FILE"
-  log "new admin token written to $ENV_FILE"
+  log "admin token written to $ENV_FILE"
 fi
+# docker-compose prefers the shell's variables to the env file's: make them agree.
+export OUTPOST_BOOTSTRAP_TOKEN="$admin_token"
 
 # 1. The server, until its health check passes.
 log "starting the server"
@@ -79,7 +98,7 @@ done
 server_cli() { compose exec -T -e OUTPOST_TOKEN="$admin_token" server outpost "$@"; }
 if ! server_cli pool list >/dev/null; then
   fail "the server refuses the admin token in $ENV_FILE. Its data volume was made with another one:
-  remove it with \`docker-compose -f $COMPOSE_DIR/compose.yaml down -v\` (this deletes all data), or
+  remove it with \`$compose_hint down -v\` (this deletes all data), or
   put that token in $ENV_FILE as OUTPOST_BOOTSTRAP_TOKEN"
 fi
 if [[ -z "$(env_value OUTPOST_AGENT_TOKEN)" ]]; then
@@ -97,6 +116,7 @@ if [[ -z "$(env_value OUTPOST_AGENT_TOKEN)" ]]; then
 fi
 
 # 3. The agent.
+export OUTPOST_AGENT_TOKEN="$(env_value OUTPOST_AGENT_TOKEN)"
 log "starting the agent"
 compose up -d agent
 
@@ -107,5 +127,5 @@ compose-up: Outpost is up: server on http://127.0.0.1:$port, one agent in pool $
   export OUTPOST_URL=http://127.0.0.1:$port OUTPOST_TOKEN=\$(sed -n 's/^OUTPOST_BOOTSTRAP_TOKEN=//p' $ENV_FILE)
   npx outpost workspace create example --pool $POOL
   npx outpost run examples/hello --workspace example
-  docker-compose -f $COMPOSE_DIR/compose.yaml logs -f agent
+  $compose_hint logs -f agent
 EOF

@@ -215,7 +215,13 @@ export async function withDiagnostics<T>(promise: Promise<T>, extra: () => Promi
   try {
     return await promise;
   } catch (error) {
-    if (error instanceof Error) error.message += `\n${await extra()}`;
+    if (error instanceof Error) {
+      const original = error.message;
+      error.message += `\n${await extra()}`;
+      // The test reporter prints the stack, which holds the message as it was
+      // when the error was made: put the extended message there too.
+      if (original !== '' && error.stack?.includes(original)) error.stack = error.stack.replace(original, () => error.message);
+    }
     throw error;
   }
 }
