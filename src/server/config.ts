@@ -35,6 +35,16 @@ export const serverSettings = {
     },
     secret: true,
   },
+  encryptionKey: {
+    env: ['OUTPOST_ENCRYPTION_KEY'],
+    description: 'Key that seals sensitive variable values at rest: 32 bytes, base64 (`openssl rand -base64 32`). Unset: generated on first start into `<data dir>/encryption.key`. Replicas sharing a database must share this key.',
+    parse: (raw: string) => {
+      const key = Buffer.from(raw.trim(), 'base64');
+      if (key.length !== 32) throw new Error('expected 32 bytes, base64-encoded');
+      return key;
+    },
+    secret: true,
+  },
   logFormat: {
     env: ['OUTPOST_LOG_FORMAT'],
     default: 'auto',

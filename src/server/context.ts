@@ -8,6 +8,7 @@ import type { ServerConfig } from './config.ts';
 import type { DialectName } from './db/database.ts';
 import type { Database } from './db/schema.ts';
 import type { Notifier } from './notifier.ts';
+import type { SecretSealer } from './secrets/sealer.ts';
 
 export interface ServerContext {
   readonly config: ServerConfig;
@@ -15,6 +16,8 @@ export interface ServerContext {
   readonly dialect: DialectName;
   readonly blobs: BlobStore;
   readonly notifier: Notifier;
+  /** Seals and opens sensitive variable values. */
+  readonly sealer: SecretSealer;
   readonly logger: Logger;
   /** URL agents and jobs use to reach this server. */
   readonly publicUrl: string;

@@ -13,6 +13,7 @@ import { openDatabase } from './db/database.ts';
 import { LocalNotifier } from './notifier.ts';
 import { PostgresNotifier } from './postgres-notifier.ts';
 import { bootstrap, issueApiToken } from './organizations/service.ts';
+import { loadSealingKey, SecretSealer } from './secrets/sealer.ts';
 import { startSweeper } from './sweeper.ts';
 
 export interface RunningServer {
@@ -35,6 +36,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     dialect: db.dialect,
     blobs: new FilesystemBlobStore(path.join(config.dataDir, 'blobs')),
     notifier,
+    sealer: new SecretSealer(await loadSealingKey(config.encryptionKey, config.dataDir)),
     logger,
     // Filled in once the port is known (port 0 picks a free one).
     publicUrl: config.publicUrl ?? '',

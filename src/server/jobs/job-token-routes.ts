@@ -58,7 +58,13 @@ export function jobTokenRoutes(app: FastifyInstance, ctx: ServerContext): void {
       plan_only: run.plan_only === 1,
       workspace: { id: workspace.id, name: workspace.name, working_directory: workspace.working_directory },
       engine: { name: workspace.engine, version: workspace.engine_version },
-      variables: variables.map((v) => ({ key: v.key, value: v.value, category: v.category, hcl: v.hcl === 1, sensitive: v.sensitive === 1 })),
+      variables: variables.map((v) => ({
+        key: v.key,
+        value: v.sensitive === 1 ? ctx.sealer.open(v.value) : v.value,
+        category: v.category,
+        hcl: v.hcl === 1,
+        sensitive: v.sensitive === 1,
+      })),
     };
   });
 

@@ -50,9 +50,11 @@ export async function saveState(
   if (current && current.lineage === doc.lineage && doc.serial < current.serial) {
     throw new OutpostError('state_serial_conflict', `serial ${doc.serial} is older than the stored serial ${current.serial}`);
   }
+  // Sensitive output values stay only in the state file itself: the
+  // database's copy (for listing outputs) never holds them.
   const outputs: StateOutput[] = Object.entries(doc.outputs ?? {}).map(([name, output]) => ({
     name,
-    value: output.value ?? null,
+    value: output.sensitive === true ? null : (output.value ?? null),
     sensitive: output.sensitive === true,
     type: output.type ?? null,
   }));

@@ -69,7 +69,7 @@ export function variableRoutes(app: FastifyInstance, ctx: ServerContext): void {
       id: newId('var'),
       workspace_id: workspace.id,
       key: input.key,
-      value: input.value,
+      value: input.sensitive ? ctx.sealer.seal(input.value) : input.value,
       category: input.category,
       hcl: input.hcl ? 1 : 0,
       sensitive: input.sensitive ? 1 : 0,
@@ -91,12 +91,18 @@ export function variableRoutes(app: FastifyInstance, ctx: ServerContext): void {
       // Un-marking would reveal a value that was promised to stay hidden.
       throw new OutpostError('validation_failed', 'a sensitive variable cannot be made non-sensitive; delete and re-create it');
     }
+    // A sensitive value is stored sealed, also when a variable becomes sensitive.
+    const sensitive = input.sensitive ?? current.sensitive === 1;
+    const value =
+      input.value !== undefined ? (sensitive ? ctx.sealer.seal(input.value) : input.value)
+      : sensitive && current.sensitive === 0 ? ctx.sealer.seal(current.value)
+      : undefined;
     // Renaming onto another variable's key is a duplicate like creating it.
     await uniqueWrite(
       () =>
         repo.updateVariable(ctx.db, current.id, {
           ...(input.key !== undefined ? { key: input.key } : {}),
-          ...(input.value !== undefined ? { value: input.value } : {}),
+          ...(value !== undefined ? { value } : {}),
           ...(input.hcl !== undefined ? { hcl: input.hcl ? 1 : 0 } : {}),
           ...(input.sensitive !== undefined ? { sensitive: input.sensitive ? 1 : 0 } : {}),
           ...(input.description !== undefined ? { description: input.description } : {}),
