@@ -64,6 +64,12 @@ export const agentSettings = {
     description: 'Memory limit of each job container, in MiB (no swap). A job killed for exceeding it fails with an out-of-memory error in its run.',
     parse: asInt(16, 1_048_576),
   },
+  containerTaskPidsLimit: {
+    env: ['OUTPOST_AGENT_CONTAINER_TASK_PIDS_LIMIT'],
+    default: '4096',
+    description: 'Most processes (and threads) a job container may run at once, so a fork bomb in a configuration cannot exhaust the host\'s process table.',
+    parse: asInt(64, 4_194_304),
+  },
   containerNetwork: {
     env: ['OUTPOST_AGENT_CONTAINER_NETWORK'],
     default: 'auto',
@@ -113,7 +119,7 @@ export const agentSettings = {
   killGrace: {
     env: ['OUTPOST_AGENT_KILL_GRACE'],
     default: '10s',
-    description: 'On force-cancel, how long after the interrupt the engine is killed (SIGKILL).',
+    description: 'On force-cancel (or when the server lists a running job stale), how long after the interrupt the sandbox is killed (SIGKILL).',
     parse: asDurationMs,
   },
   maxArchiveMb: {
@@ -156,12 +162,13 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
 /**
  * The environment a job's sandbox inherits: the agent's own, minus every
  * Outpost and Scalr setting (they include the pool token, which a job must
- * never see).
+ * never see) and every Docker client setting (DOCKER_HOST names the daemon
+ * the agent controls: job code that reaches it owns the host).
  */
 export function jobBaseEnvironment(env: Env = process.env): Record<string, string> {
   const base: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || /^(OUTPOST|SCALR)_/.test(key)) continue;
+    if (value === undefined || /^(OUTPOST|SCALR|DOCKER)_/.test(key)) continue;
     base[key] = value;
   }
   return base;

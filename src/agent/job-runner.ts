@@ -12,12 +12,32 @@ import type { AgentConfig } from './config.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
+import { prepareJobRuntime, type JobRuntime } from './job-runtime.ts';
 import { LogShipper } from './log-shipper.ts';
 import type { TaskHandleStore } from './task-handles.ts';
 
 const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
-/** Outpost's code and dependencies: what a sandbox needs besides Node to run the operation. */
+/** Outpost's code and dependencies, from which the sandbox's runtime is curated. */
 const appRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+/** One runtime copy per data dir and agent process; a failed copy is retried by the next job. */
+const runtimes = new Map<string, Promise<JobRuntime>>();
+
+/**
+ * What the sandbox runs the operation from. A sandbox that isolates files
+ * gets only the curated runtime, never the whole app directory (in a
+ * checkout it holds the server's database and the admin token); one that
+ * does not isolate sees everything anyway, so it runs from the app itself.
+ */
+function runtimeFor(driver: Driver, dataDir: string): Promise<JobRuntime> {
+  if (!driver.capabilities().isolatesFiles) return Promise.resolve({ root: appRoot, entry: jobEntry });
+  let runtime = runtimes.get(dataDir);
+  if (!runtime) {
+    runtime = prepareJobRuntime(appRoot, dataDir);
+    runtimes.set(dataDir, runtime);
+    runtime.catch(() => runtimes.delete(dataDir));
+  }
+  return runtime;
+}
 
 export interface JobRunnerDeps {
   config: AgentConfig;
@@ -77,12 +97,17 @@ export class JobRunner {
     this.#killTimer = setTimeout(() => void this.#deps.driver.stop(handle, 0), remaining);
   }
 
-  /** The server no longer recognises our lease: stop at once, report nothing. */
+  /**
+   * The server no longer recognises our lease (a force-cancel, or the job
+   * was handed elsewhere): stop as force-cancel does (interrupt, kill after
+   * the grace period, so the engine may still clean up its own processes)
+   * and report nothing.
+   */
   async abandon(): Promise<void> {
     this.#abandoned = true;
-    if (this.#handle) await this.#deps.driver.stop(this.#handle, 0);
-    // Not started yet: run() must not start it at all.
-    else this.#canceledBeforeStart.resolve('canceled');
+    // Not started yet: run() does not start it; if the sandbox is being
+    // created right now, run() delivers this as soon as it exists.
+    await this.signal('force_cancel');
   }
 
   async run(): Promise<JobEnd> {
@@ -129,11 +154,12 @@ export class JobRunner {
     }
     let exit: ExitResult | undefined;
     try {
+      const runtime = await runtimeFor(deps.driver, deps.config.dataDir);
       const running = await deps.driver.start({
         jobId: assignment.job_id,
         agentId: deps.agentId,
-        command: [process.execPath, jobEntry],
-        shared: [process.execPath, appRoot, lease.path],
+        command: [process.execPath, runtime.entry],
+        shared: [process.execPath, runtime.root, lease.path],
         workdir: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
         env: {
           ...deps.baseEnv,

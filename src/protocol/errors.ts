@@ -20,6 +20,7 @@ export const errorCatalogue = {
   // agent protocol
   lease_stale: { status: 409, title: 'the lease is no longer current for this job' },
   log_offset_gap: { status: 409, title: 'log chunk does not continue the stored log' },
+  log_too_large: { status: 413, title: 'the log has reached the size limit' },
   state_locked: { status: 423, title: 'the state is locked' },
   state_lock_mismatch: { status: 409, title: 'the lock id does not match the current lock' },
   state_serial_conflict: { status: 409, title: 'the state is older than the stored state' },

@@ -12,6 +12,7 @@ import { logRoutes } from './logs/routes.ts';
 import { organizationRoutes } from './organizations/routes.ts';
 import { poolRoutes } from './pools/routes.ts';
 import { runRoutes } from './runs/routes.ts';
+import { stateBackendRoutes } from './state/backend-routes.ts';
 import { stateRoutes } from './state/routes.ts';
 import { variableRoutes } from './variables/routes.ts';
 import { workspaceRoutes } from './workspaces/routes.ts';
@@ -65,5 +66,6 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   stateRoutes(app, ctx);
   agentProtocolRoutes(app, ctx);
   jobTokenRoutes(app, ctx);
+  stateBackendRoutes(app, ctx);
   return app;
 }

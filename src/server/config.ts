@@ -69,6 +69,12 @@ export const serverSettings = {
     description: 'Largest state file accepted through the HTTP state backend, in MiB.',
     parse: asInt(1, 10_240),
   },
+  maxLogMb: {
+    env: ['OUTPOST_MAX_LOG_MB'],
+    default: '512',
+    description: 'Largest log of one plan or apply, in MiB; the agent stops shipping a log that reaches it (413 `log_too_large`), the job itself goes on.',
+    parse: asInt(1, 102_400),
+  },
   heartbeatInterval: {
     env: ['OUTPOST_AGENT_HEARTBEAT_INTERVAL'],
     default: '10s',

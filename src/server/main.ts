@@ -42,6 +42,12 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     publicUrl: config.publicUrl ?? '',
     now: () => Date.now(),
   };
+  if (db.dialect === 'postgres' && !config.encryptionKey) {
+    logger.warn(
+      { keyFile: path.join(config.dataDir, 'encryption.key') },
+      'OUTPOST_ENCRYPTION_KEY is not set: sensitive values are sealed with a key in this server\'s data dir; several replicas must share one OUTPOST_ENCRYPTION_KEY',
+    );
+  }
   const { generatedAdminToken } = await bootstrap(ctx);
   const app = buildApp(ctx, () => shuttingDown);
   await app.listen({ host: config.listen.host, port: config.listen.port });

@@ -1,20 +1,31 @@
 // Periodic housekeeping: silent agents become offline, and jobs whose lease
 // nobody renewed are re-queued or failed (jobs/service.ts says which).
+import { sql } from 'kysely';
 import type { ServerContext } from './context.ts';
 import { markSilentAgentsOffline } from './agents/repo.ts';
 import { sweepExpiredLeases } from './jobs/service.ts';
 
 export function startSweeper(ctx: ServerContext): () => void {
   let running = false;
+  // Leases and agent silence are judged only after this server (and its
+  // database) has been reachable for a whole lease timeout: agents that rode
+  // out an outage heartbeat within that time and keep their jobs, instead of
+  // losing applies to a restart or a database failover.
+  let reachableSince = ctx.now();
   const tick = async () => {
     if (running) return;
     running = true;
     try {
+      if (ctx.now() - reachableSince < ctx.config.leaseTimeout) {
+        await sql`select 1`.execute(ctx.db);
+        return;
+      }
       const offline = await markSilentAgentsOffline(ctx.db, ctx.now() - ctx.config.leaseTimeout);
       if (offline > 0) ctx.logger.warn({ count: offline }, 'agents went offline');
       await sweepExpiredLeases(ctx);
     } catch (error) {
-      ctx.logger.error({ err: error }, 'sweep failed');
+      reachableSince = ctx.now();
+      ctx.logger.error({ err: error }, 'sweep failed; leases are not judged until the database has been reachable for a lease timeout');
     } finally {
       running = false;
     }

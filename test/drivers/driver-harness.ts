@@ -42,7 +42,7 @@ export const driversUnderTest: DriverUnderTest[] = [
         placement: await detectPlacement(docker),
         dataDir,
         logger: pino({ level: 'silent' }),
-        settings: { image: runnerImage, user: { uid: 1000, gid: 1000 }, cpuCores: 1, memoryMb: 256, networkMode: 'host' },
+        settings: { image: runnerImage, user: { uid: 1000, gid: 1000 }, cpuCores: 1, memoryMb: 256, pidsLimit: 256, networkMode: 'host' },
       });
     },
   },

@@ -59,6 +59,7 @@ export async function selectDriver(config: AgentConfig, logger: Logger): Promise
       user: config.containerTaskUser,
       cpuCores: config.containerTaskCpuLimit,
       memoryMb: config.containerTaskMemLimit,
+      pidsLimit: config.containerTaskPidsLimit,
       networkMode: config.containerNetwork === 'auto' ? (placement.containerId ? `container:${placement.containerId}` : 'host') : config.containerNetwork,
     },
   });

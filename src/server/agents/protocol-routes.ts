@@ -20,7 +20,7 @@ import { authenticateAgent, presentedToken, touch } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
 import { hashToken, newId, newToken, tokenKindOf } from '../ids.ts';
 import * as jobsRepo from '../jobs/repo.ts';
-import { claimJobs, finishJob, reportJobLost, startJob } from '../jobs/service.ts';
+import { claimJobs, finishJob, reportJobLost, returnClaims, startJob } from '../jobs/service.ts';
 import { appendLog } from '../logs/service.ts';
 import { findPoolTokenByHash } from '../pools/repo.ts';
 import * as repo from './repo.ts';
@@ -90,6 +90,12 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
       await jobsRepo.markSignalsDelivered(ctx.db, signalled.map((row) => row.id));
       // Do not hand out work to a caller that has already hung up.
       const jobs = input.free_slots > 0 && !gone.signal.aborted ? await claimJobs(ctx, agent, input.free_slots) : [];
+      // The caller hung up while we claimed: the answer cannot reach it, so
+      // the claims go back to the queue now instead of when the lease lapses.
+      if (jobs.length > 0 && gone.signal.aborted) {
+        await returnClaims(ctx, jobs, agent.pool_id);
+        return undefined;
+      }
       if (jobs.length > 0 || signalled.length > 0) {
         if (jobs.length > 0) ctx.logger.info({ agent: agent.id, jobs: jobs.map((j) => j.job_id) }, 'jobs claimed');
         return { jobs, signals: toSignals(signalled) };

@@ -30,10 +30,11 @@ export class FilesystemBlobStore implements BlobStore {
 
   async put(key: string, data: Uint8Array): Promise<void> {
     const target = this.#path(key);
-    await mkdir(path.dirname(target), { recursive: true });
+    // State files and plans carry secrets: readable by the server's user only.
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     // Write then rename: a reader never sees a half-written blob.
     const temp = `${target}.${randomUUID()}.tmp`;
-    await writeFile(temp, data);
+    await writeFile(temp, data, { mode: 0o600 });
     await rename(temp, target);
   }
 

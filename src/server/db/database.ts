@@ -1,6 +1,6 @@
 // Opens the control plane's database: embedded SQLite (node:sqlite) in the
 // data dir, or PostgreSQL when a URL is configured. Migrations run at start.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration';
@@ -30,12 +30,31 @@ export async function openDatabase(options: { dataDir: string; databaseUrl?: str
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     dialect = 'sqlite';
-    mkdirSync(options.dataDir, { recursive: true });
     const file = path.join(options.dataDir, 'outpost.db');
+    createPrivately(options.dataDir, file);
     kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: openNodeSqlite(file) }) });
   }
   await migrate(kysely, dialect);
   return { kysely, dialect, close: () => kysely.destroy() };
+}
+
+/**
+ * The data dir and database hold every workspace's state and secrets: only
+ * the server's user may read them (0700 / 0600), also when an older version
+ * created them with the umask's modes. SQLite gives its -wal and -shm files
+ * the database file's mode, so creating that file first covers them.
+ */
+function createPrivately(dataDir: string, file: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  closeSync(openSync(file, 'a', 0o600));
+  for (const [existing, mode] of [[dataDir, 0o700], [file, 0o600], [`${file}-wal`, 0o600], [`${file}-shm`, 0o600]] as const) {
+    try {
+      chmodSync(existing, mode);
+    } catch (error) {
+      // Absent, or owned by another user (a volume prepared by an operator): leave as is.
+      if (!['ENOENT', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    }
+  }
 }
 
 class StaticMigrations implements MigrationProvider {

@@ -61,13 +61,38 @@ export async function claimNextJob(
 }
 
 /** Fenced update: applies only while the lease is current and the job active. */
-export async function updateLeasedJob(db: Kysely<Database>, jobId: string, leaseId: string, changes: Updateable<JobsTable>): Promise<boolean> {
+/**
+ * Fenced update: applies only while the lease is current and the job active
+ * (and, for the sweeper, only while the lease is still expired). Under
+ * PostgreSQL's READ COMMITTED a concurrent writer re-evaluates these
+ * conditions after the first commits, so exactly one of two racers wins.
+ */
+export async function updateLeasedJob(
+  db: Kysely<Database>,
+  jobId: string,
+  leaseId: string,
+  changes: Updateable<JobsTable>,
+  expiredBefore?: number,
+): Promise<boolean> {
   const result = await db
     .updateTable('jobs')
     .set(changes)
     .where('id', '=', jobId)
     .where('lease_id', '=', leaseId)
     .where('status', 'in', active)
+    .$if(expiredBefore !== undefined, (q) => q.where('lease_expires_at', '<', expiredBefore!))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
+}
+
+/** Claims a job's claim back (its poll response could not be delivered): it ran nothing. */
+export async function returnToQueue(db: Kysely<Database>, jobId: string, leaseId: string): Promise<boolean> {
+  const result = await db
+    .updateTable('jobs')
+    .set({ status: 'queued', agent_id: null, lease_id: null, lease_expires_at: null, job_token_hash: null, leased_at: null })
+    .where('id', '=', jobId)
+    .where('lease_id', '=', leaseId)
+    .where('status', '=', 'leased')
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }

@@ -84,12 +84,14 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
     // the cause when it happened.
     const error = request.error?.code === 'out_of_memory' ? request.error : (reported?.error ?? request.error);
     const status = request.status === 'succeeded' && reported?.outcome === 'failed' ? 'failed' : request.status;
-    await repo.updateLeasedJob(trx, job.id, request.lease_id, {
+    const fenced = await repo.updateLeasedJob(trx, job.id, request.lease_id, {
       status,
       finished_at: ctx.now(),
       error_code: error?.code ?? null,
       error_message: error?.message ?? null,
     });
+    // The sweeper or a cancel ended this lease between our read and write.
+    if (!fenced) throw new OutpostError('lease_stale', `lease ${request.lease_id} is no longer current for job ${jobId}`);
     await onJobEnded(ctx, trx, effects, { ...job, status }, status, error);
     effects.notify(`agent:${agentId}`);
   });
@@ -101,11 +103,27 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
  * state saved so far stays.
  */
 export async function sweepExpiredLeases(ctx: ServerContext): Promise<number> {
-  const expired = await repo.expiredLeases(ctx.db, ctx.now());
+  const now = ctx.now();
+  const expired = await repo.expiredLeases(ctx.db, now);
   for (const job of expired) {
-    await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, 'its agent stopped reporting'));
+    // One job that cannot be ended must not stop the sweep of all others.
+    try {
+      await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, 'its agent stopped reporting', now));
+    } catch (error) {
+      ctx.logger.error({ err: error, job: job.id, run: job.run_id }, 'could not end a job whose lease expired; will retry');
+    }
   }
   return expired.length;
+}
+
+/** Puts back jobs claimed for a poll whose caller hung up before the answer: they ran nothing. */
+export async function returnClaims(ctx: ServerContext, assignments: readonly { job_id: string; lease_id: string; run_id: string }[], poolId: string): Promise<void> {
+  for (const assignment of assignments) {
+    if (await repo.returnToQueue(ctx.db, assignment.job_id, assignment.lease_id)) {
+      ctx.logger.info({ job: assignment.job_id, run: assignment.run_id }, 'claim returned to the queue: the polling agent went away');
+    }
+  }
+  ctx.notifier.notify(`pool:${poolId}`);
 }
 
 /**
@@ -122,26 +140,42 @@ export async function reportJobLost(ctx: ServerContext, agent: Selectable<Agents
   });
 }
 
-async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, cause: string): Promise<void> {
+async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, cause: string, expiredBefore?: number): Promise<void> {
   const current = await repo.findJob(trx, job.id);
   if (!current || current.lease_id !== job.lease_id || !['leased', 'running'].includes(current.status)) return;
+  const leaseId = current.lease_id!;
   const now = ctx.now();
   // A lock the lost engine held would block the retry (same job) or the next run.
   await trx.deleteFrom('state_locks').where('job_id', '=', job.id).execute();
+  // Someone asked to cancel this job: it ends canceled, it is never re-run.
+  if (current.signal !== null) {
+    const status = 'canceled';
+    if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now }, expiredBefore))) return;
+    await onJobEnded(ctx, trx, effects, { ...current, status }, 'canceled');
+    ctx.logger.warn({ job: job.id, run: job.run_id, cause }, 'a canceled job lost its agent; the run is canceled');
+    return;
+  }
   // A job that never started (its claim response was lost, or the agent
-  // died before starting it) ran nothing, so even an apply may go again.
+  // died before starting it) ran nothing, so even an apply may go again,
+  // and the attempt does not count against the plan's retry budget.
   const neverStarted = current.status === 'leased';
   if (neverStarted || (job.kind === 'plan' && job.attempt < ctx.config.planAttempts)) {
-    await repo.updateJob(trx, job.id, {
-      status: 'queued',
-      attempt: job.attempt + 1,
-      agent_id: null,
-      lease_id: null,
-      lease_expires_at: null,
-      job_token_hash: null,
-      result: null,
-      signal: null,
-    });
+    const requeued = await repo.updateLeasedJob(
+      trx,
+      job.id,
+      leaseId,
+      {
+        status: 'queued',
+        attempt: neverStarted ? current.attempt : current.attempt + 1,
+        agent_id: null,
+        lease_id: null,
+        lease_expires_at: null,
+        job_token_hash: null,
+        result: null,
+      },
+      expiredBefore,
+    );
+    if (!requeued) return;
     const run = await findRun(trx, job.run_id);
     const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
     if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
@@ -154,7 +188,7 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
     job.kind === 'apply'
       ? `the agent was lost during apply (${cause}); the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.`
       : `the agent was lost during plan ${job.attempt} times (last: ${cause}); giving up`;
-  await repo.updateJob(trx, job.id, { status: 'lost', finished_at: now, error_code: 'agent_lost', error_message: message });
+  if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status: 'lost', finished_at: now, error_code: 'agent_lost', error_message: message }, expiredBefore))) return;
   await onJobEnded(ctx, trx, effects, { ...job, status: 'lost' }, 'lost', { code: 'agent_lost', message });
   ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, cause }, 'job lost its agent');
 }

@@ -1,6 +1,7 @@
 // Plans and applies (TFE: plans, applies) with their logs. `?offset=N`
 // reads from a byte offset; `?follow=1` streams until the phase is over,
 // woken by appends rather than polling.
+import { once } from 'node:events';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -99,7 +100,7 @@ export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
 async function followLog(ctx: ServerContext, runId: string, kind: JobKind, from: number, out: PassThrough, gone: AbortSignal): Promise<void> {
   let offset = from;
   try {
-    for (;;) {
+    while (!gone.aborted) {
       const run = await findRun(ctx.db, runId);
       const open = run ? phaseOpen(kind, run.status) : false;
       // Read after checking status: anything appended before the phase
@@ -107,15 +108,20 @@ async function followLog(ctx: ServerContext, runId: string, kind: JobKind, from:
       const data = await readLog(ctx.db, runId, kind, offset, 4 * 1024 * 1024);
       if (data.length > 0) {
         offset += data.length;
-        if (!out.write(data)) await new Promise((resolve) => out.once('drain', resolve));
+        // A client that stops reading and then disconnects never drains the
+        // stream: waiting for 'drain' alone would park this handler forever.
+        if (!out.write(data)) await once(out, 'drain', { signal: gone }).catch(() => undefined);
         continue;
       }
-      if (!open || gone.aborted) break;
+      if (!open) break;
       if ((await ctx.notifier.wait([`log:${runId}`, `run:${runId}`], 15_000, gone)) === 'aborted') break;
     }
   } catch (error) {
     ctx.logger.error({ err: error, run: runId }, 'log stream failed');
   } finally {
-    out.end();
+    // Nobody will read what is still buffered for a client that left.
+    if (gone.aborted) out.destroy();
+    else out.end();
+    ctx.logger.debug({ run: runId, phase: kind, bytes: offset - from, client_gone: gone.aborted }, 'log follow ended');
   }
 }

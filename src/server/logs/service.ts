@@ -19,6 +19,11 @@ export async function appendLog(ctx: ServerContext, job: JobRow, leaseId: string
     }
     const fresh = data.subarray(size - offset);
     if (fresh.length === 0) return size;
+    // A runaway job must not fill the database; the shipper stops on this 4xx.
+    const limit = ctx.config.maxLogMb * 1024 * 1024;
+    if (size + fresh.length > limit) {
+      throw new OutpostError('log_too_large', `the log would grow beyond ${ctx.config.maxLogMb} MiB (OUTPOST_MAX_LOG_MB)`, { size, limit });
+    }
     await insertChunk(trx, job.run_id, job.kind, size, fresh);
     effects.notify(`log:${job.run_id}`);
     return size + fresh.length;

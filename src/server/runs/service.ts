@@ -9,7 +9,7 @@ import type { Database } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import * as jobsRepo from '../jobs/repo.ts';
 import { inTransaction, type Effects } from '../transaction.ts';
-import { claimWorkspace, findWorkspace, releaseWorkspace } from '../workspaces/repo.ts';
+import { claimWorkspace, findWorkspace, lockWorkspaceRow, releaseWorkspace } from '../workspaces/repo.ts';
 import { afterPlan, afterUnsuccessfulJob, cancelableStatuses, confirmableStatuses, discardableStatuses, queuedStatusOf } from './lifecycle.ts';
 import * as repo from './repo.ts';
 
@@ -44,6 +44,7 @@ export async function createRun(ctx: ServerContext, input: CreateRunInput): Prom
       created_at: now,
       updated_at: now,
     } as const;
+    if (!input.planOnly) await lockWorkspaceRow(trx, ctx.dialect, input.workspaceId);
     await repo.insertRun(trx, run);
     const startsNow = input.planOnly || (await claimWorkspace(trx, input.workspaceId, run.id, now));
     if (startsNow) await queueJob(ctx, trx, effects, run, 'plan');
@@ -96,6 +97,7 @@ async function finishRun(
   error?: { code: string; message: string },
 ): Promise<void> {
   const now = ctx.now();
+  if (run.plan_only === 0) await lockWorkspaceRow(trx, ctx.dialect, run.workspace_id);
   const moved = await repo.transitionRun(trx, run, [run.status], status, now, error ? { error_code: error.code, error_message: error.message } : {});
   if (!moved) throw new OutpostError('conflict', `run ${run.id} changed status concurrently`);
   effects.notify(`run:${run.id}`);
@@ -105,7 +107,13 @@ async function finishRun(
   if (jobIds.length > 0) await trx.deleteFrom('state_locks').where('job_id', 'in', jobIds).execute();
   if (run.plan_only === 0 && (await releaseWorkspace(trx, run.workspace_id, run.id, now))) {
     const next = await repo.nextPendingRun(trx, run.workspace_id);
-    if (next && (await claimWorkspace(trx, run.workspace_id, next.id, now))) await queueJob(ctx, trx, effects, next, 'plan');
+    // Ending this run must not fail because the next one cannot start.
+    const workspace = await findWorkspace(trx, run.workspace_id);
+    if (next && !workspace?.pool_id) {
+      ctx.logger.warn({ run: next.id, workspace: run.workspace_id }, 'the next run stays pending: its workspace has no agent pool');
+    } else if (next && (await claimWorkspace(trx, run.workspace_id, next.id, now))) {
+      await queueJob(ctx, trx, effects, next, 'plan');
+    }
   }
 }
 
@@ -151,10 +159,12 @@ export async function cancelRun(ctx: ServerContext, runId: string, force: boolea
       return finishRun(ctx, trx, effects, run, status);
     }
     if (!job || !['leased', 'running'].includes(job.status)) throw new OutpostError('conflict', `run ${run.id} has no job to cancel`);
-    await jobsRepo.updateJob(trx, job.id, { signal: force ? 'force_cancel' : 'cancel', signal_delivered: 0 });
+    const signalled = await jobsRepo.updateJob(trx, job.id, { signal: force ? 'force_cancel' : 'cancel', signal_delivered: 0 }, ['leased', 'running']);
+    if (!signalled) throw new OutpostError('conflict', `run ${run.id} changed status concurrently; try again`);
     if (job.agent_id) effects.notify(`agent:${job.agent_id}`);
     if (force) {
-      await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now, error_code: null, error_message: 'force-canceled by a user' });
+      const fenced = await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now, error_code: null, error_message: 'force-canceled by a user' }, ['leased', 'running']);
+      if (!fenced) throw new OutpostError('conflict', `run ${run.id} changed status concurrently; try again`);
       await finishRun(ctx, trx, effects, run, status);
     }
   });

@@ -38,7 +38,13 @@ export async function insertLock(db: Kysely<Database>, row: StateLocksTable): Pr
   return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
 }
 
-export async function deleteLock(db: Kysely<Database>, workspaceId: string, lockId: string): Promise<boolean> {
-  const result = await db.deleteFrom('state_locks').where('workspace_id', '=', workspaceId).where('lock_id', '=', lockId).executeTakeFirst();
+/** Releases the lock only when both the lock id and the job that took it match. */
+export async function deleteLock(db: Kysely<Database>, workspaceId: string, lockId: string, jobId: string): Promise<boolean> {
+  const result = await db
+    .deleteFrom('state_locks')
+    .where('workspace_id', '=', workspaceId)
+    .where('lock_id', '=', lockId)
+    .where('job_id', '=', jobId)
+    .executeTakeFirst();
   return Number(result.numDeletedRows) === 1;
 }

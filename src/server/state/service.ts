@@ -21,6 +21,8 @@ interface StateDocument {
   outputs?: Record<string, { value?: unknown; type?: unknown; sensitive?: boolean }>;
 }
 
+// A copy is parsed only to check serial and lineage and to list outputs; the
+// stored file is the body as sent (routes bound its size by OUTPOST_MAX_STATE_MB).
 function parseState(body: Buffer): StateDocument {
   let parsed: unknown;
   try {
@@ -29,7 +31,7 @@ function parseState(body: Buffer): StateDocument {
     throw new OutpostError('invalid_request', 'the state is not valid JSON');
   }
   const doc = parsed as Partial<StateDocument>;
-  if (typeof doc !== 'object' || doc === null || typeof doc.serial !== 'number' || typeof doc.lineage !== 'string') {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || typeof doc.serial !== 'number' || typeof doc.lineage !== 'string') {
     throw new OutpostError('validation_failed', 'the state must be a JSON object with a numeric serial and a lineage');
   }
   return doc as StateDocument;
@@ -43,8 +45,9 @@ export async function saveState(
 ): Promise<repo.StateVersionRow> {
   const doc = parseState(body);
   const lock = await repo.findLock(ctx.db, workspaceId);
-  if (lock && lock.lock_id !== writer.lockId) {
-    throw new OutpostError('state_locked', `the state is locked by ${lock.lock_id}; this write does not hold the lock`);
+  // The lock id alone is not proof: another job of the workspace may have seen it.
+  if (lock && (lock.lock_id !== writer.lockId || lock.job_id !== writer.jobId)) {
+    throw new OutpostError('state_locked', 'the state is locked and this write does not hold the lock');
   }
   const current = await repo.currentStateVersion(ctx.db, workspaceId);
   if (current && current.lineage === doc.lineage && doc.serial < current.serial) {
@@ -84,8 +87,19 @@ export interface LockInfo {
   [key: string]: unknown;
 }
 
-/** Returns undefined when the lock was taken, or the holder's LockInfo. */
-export async function lockState(ctx: ServerContext, workspaceId: string, info: LockInfo, jobId: string | null): Promise<LockInfo | undefined> {
+/**
+ * The holder's LockInfo as another job may see it: the lock id is left out,
+ * since only the job that took the lock has any use for it.
+ */
+function holderView(holder: repo.StateLockRow, jobId: string | null): Partial<LockInfo> {
+  const info = JSON.parse(holder.info) as Partial<LockInfo>;
+  if (holder.job_id !== null && holder.job_id === jobId) return info;
+  const { ID: _id, ...rest } = info;
+  return rest;
+}
+
+/** Returns undefined when the lock was taken, or the holder's LockInfo (see holderView). */
+export async function lockState(ctx: ServerContext, workspaceId: string, info: LockInfo, jobId: string | null): Promise<Partial<LockInfo> | undefined> {
   // The holder may unlock between our failed insert and our read: try again.
   for (let attempt = 0; attempt < 5; attempt++) {
     const taken = await repo.insertLock(ctx.db, {
@@ -97,16 +111,22 @@ export async function lockState(ctx: ServerContext, workspaceId: string, info: L
     });
     if (taken) return undefined;
     const holder = await repo.findLock(ctx.db, workspaceId);
-    if (holder) return JSON.parse(holder.info) as LockInfo;
+    if (holder) return holderView(holder, jobId);
   }
   throw new OutpostError('state_locked', 'the state lock is changing hands too quickly; try again');
 }
 
-/** Returns undefined when unlocked (or already free), or the holder's LockInfo on a mismatch. */
-export async function unlockState(ctx: ServerContext, workspaceId: string, lockId: string): Promise<LockInfo | undefined> {
-  if (await repo.deleteLock(ctx.db, workspaceId, lockId)) return undefined;
+/**
+ * Releases the lock `lockId` if this job took it; a lock that is already free
+ * is fine. Anything else is refused without describing the holder: a job may
+ * not break (or learn how to break) another job's lock.
+ */
+export async function unlockState(ctx: ServerContext, workspaceId: string, lockId: string, jobId: string): Promise<void> {
+  if (await repo.deleteLock(ctx.db, workspaceId, lockId, jobId)) return;
   const holder = await repo.findLock(ctx.db, workspaceId);
-  return holder ? (JSON.parse(holder.info) as LockInfo) : undefined;
+  if (!holder) return;
+  if (holder.job_id !== jobId) throw new OutpostError('state_lock_mismatch', 'the state is locked by another job; only the job that took the lock may release it');
+  throw new OutpostError('state_lock_mismatch', 'the lock id does not match the lock this job holds');
 }
 
 export function parseOutputs(row: repo.StateVersionRow): StateOutput[] {

@@ -56,3 +56,23 @@ export async function releaseWorkspace(db: Kysely<Database>, workspaceId: string
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
+
+/**
+ * Serialises run bookkeeping per workspace on PostgreSQL (SQLite serialises
+ * all writers already): a run created while the holder finishes is either
+ * seen by the finisher or finds the workspace free, never neither.
+ */
+export async function lockWorkspaceRow(db: Kysely<Database>, dialect: 'sqlite' | 'postgres', workspaceId: string): Promise<void> {
+  if (dialect !== 'postgres') return;
+  await db.selectFrom('workspaces').select('id').where('id', '=', workspaceId).forUpdate().executeTakeFirst();
+}
+
+export async function countUnfinishedRuns(db: Kysely<Database>, workspaceId: string): Promise<number> {
+  const row = await db
+    .selectFrom('runs')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('workspace_id', '=', workspaceId)
+    .where('status', 'not in', ['planned_and_finished', 'applied', 'discarded', 'errored', 'canceled', 'force_canceled'])
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

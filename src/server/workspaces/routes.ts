@@ -121,6 +121,9 @@ export function workspaceRoutes(app: FastifyInstance, ctx: ServerContext): void 
       throw new OutpostError('already_exists', `workspace ${input.name} already exists`);
     }
     const poolId = input['agent-pool-id'] === undefined ? undefined : input['agent-pool-id'] === null ? null : (await requirePool(ctx, principal, input['agent-pool-id'])).id;
+    if (poolId === null && current.pool_id !== null && (await repo.countUnfinishedRuns(ctx.db, current.id)) > 0) {
+      throw new OutpostError('conflict', `workspace ${current.name} has unfinished runs; its agent pool cannot be removed until they end`);
+    }
     // A concurrent rename to the same name passes the check above; the constraint catches it.
     await uniqueWrite(
       () =>

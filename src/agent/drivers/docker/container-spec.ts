@@ -17,6 +17,8 @@ export interface ContainerSettings {
   user: { uid: number; gid: number };
   cpuCores: number;
   memoryMb: number;
+  /** Most processes and threads in the container (a fork bomb stops there, not at the host's limit). */
+  pidsLimit: number;
   /** `host`, `bridge`, a network name, or `container:<id>`. */
   networkMode: string;
   hostDataDir: string;
@@ -84,6 +86,7 @@ export function containerOptions(spec: TaskSpec, workdirHostPath: string, shared
       NanoCpus: Math.round(settings.cpuCores * 1e9),
       Memory: memory,
       MemorySwap: memory,
+      PidsLimit: settings.pidsLimit,
       NetworkMode: settings.networkMode,
       // Jobs run untrusted configurations: no new privileges, no capabilities.
       SecurityOpt: ['no-new-privileges'],

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import type { ControlPlaneClient } from './control-plane-client.ts';
+import { LogShipper } from './log-shipper.ts';
+
+const MiB = 1024 * 1024;
+
+/** The server's side of the log protocol: append at an offset, ignore bytes it already has. */
+class FakeServer {
+  readonly parts: Buffer[] = [];
+  size = 0;
+  requests = 0;
+  latencyMs = 0;
+  /** Decides per request: 'ok', 'fail' (never arrives), 'lost' (stored, but the answer is lost). */
+  fault: () => 'ok' | 'fail' | 'lost' = () => 'ok';
+
+  readonly client = {
+    appendLog: async (_session: string, _job: string, _lease: string, offset: number, data: Buffer): Promise<number> => {
+      this.requests++;
+      assert.ok(data.length <= MiB, `a request of ${data.length} bytes`);
+      if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+      const fault = this.fault();
+      if (fault === 'fail') throw new Error('connection reset');
+      assert.ok(offset <= this.size, `offset ${offset} skips past ${this.size}`);
+      const fresh = data.subarray(this.size - offset);
+      this.parts.push(Buffer.from(fresh));
+      this.size += fresh.length;
+      if (fault === 'lost') throw new Error('timed out');
+      return this.size;
+    },
+  } as unknown as ControlPlaneClient;
+
+  text(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+function shipper(server: FakeServer): LogShipper {
+  return new LogShipper({ client: server.client, session: 's', jobId: 'j', leaseId: 'l', startOffset: 0, logger: pino({ level: 'silent' }) });
+}
+
+/** Distinct content per write, so a lost, duplicated or reordered byte shows. */
+function block(index: number, size: number): Buffer {
+  const data = Buffer.alloc(size, 97 + (index % 26));
+  data.write(`<${index}>`);
+  return data;
+}
+
+test('50 MiB of output ships back to back, not one chunk per 200 ms tick, and is copied once', async () => {
+  const server = new FakeServer();
+  server.latencyMs = 2;
+  const log = shipper(server);
+  const written: Buffer[] = [];
+  let copied = 0;
+  const concat = Buffer.concat;
+  Buffer.concat = ((list: readonly Uint8Array[], length?: number) => {
+    const joined = concat(list, length);
+    copied += joined.length;
+    return joined;
+  }) as typeof Buffer.concat;
+  const started = Date.now();
+  try {
+    for (let index = 0; index < 800; index++) {
+      written.push(block(index, 64 * 1024));
+      log.write(written.at(-1)!);
+      if (index % 16 === 15) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await log.close();
+  } finally {
+    Buffer.concat = concat;
+  }
+  const elapsed = Date.now() - started;
+  // At one chunk per tick, 50 MiB needed 50 ticks: 10 s.
+  assert.ok(elapsed < 5_000, `took ${elapsed} ms`);
+  assert.ok(server.requests < 250, `${server.requests} requests`);
+  assert.ok(server.text().equals(concat(written)), 'the log arrived exactly as written');
+  assert.ok(copied <= 50 * MiB * 1.1, `${copied / MiB} MiB copied to send 50 MiB`);
+});
+
+test('no byte is lost or duplicated across failed and half-failed (answer lost) requests', async () => {
+  const server = new FakeServer();
+  let request = 0;
+  server.fault = () => (['ok', 'fail', 'ok', 'lost', 'ok', 'ok', 'fail', 'lost'] as const)[request++ % 8]!;
+  const log = shipper(server);
+  const written: Buffer[] = [];
+  for (let index = 0; index < 300; index++) {
+    written.push(block(index, 1 + ((index * 7919) % (100 * 1024))));
+    log.write(written.at(-1)!);
+    if (index % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  log.line('Error: the last line');
+  await log.close();
+  assert.ok(server.text().equals(Buffer.concat([...written, Buffer.from('Error: the last line\n')])), 'the log arrived exactly as written');
+  assert.equal(log.buffered, 0);
+});
+
+test('the backlog is bounded: its start and its most recent end are kept, with a line saying what was dropped', async () => {
+  const server = new FakeServer();
+  let down = true;
+  server.fault = () => (down ? 'fail' : 'ok');
+  const log = shipper(server);
+  const written: Buffer[] = [];
+  for (let index = 0; index < 200; index++) {
+    written.push(block(index, MiB));
+    log.write(written.at(-1)!);
+    assert.ok(log.buffered <= 65 * MiB, `${log.buffered / MiB} MiB held in memory`);
+  }
+  down = false;
+  await log.close();
+  const all = Buffer.concat(written);
+  const text = server.text();
+  const marker = `\n[outpost agent] ${all.length - 64 * MiB} bytes of output were dropped here: the job wrote faster than the control plane accepted its log\n`;
+  assert.ok(text.subarray(0, 32 * MiB).equals(all.subarray(0, 32 * MiB)), 'the start is kept');
+  assert.equal(text.subarray(32 * MiB, 32 * MiB + marker.length).toString(), marker);
+  assert.ok(text.subarray(32 * MiB + marker.length).equals(all.subarray(all.length - 32 * MiB)), 'the most recent end is kept');
+});
+
+test('a close that cannot ship the whole backlog in time still ships its end (the error line)', async () => {
+  const server = new FakeServer();
+  server.latencyMs = 100;
+  const log = shipper(server);
+  for (let index = 0; index < 40; index++) log.write(block(index, MiB));
+  log.line('Error: what went wrong');
+  await log.close(3_000);
+  const text = server.text().toString();
+  assert.ok(text.includes('bytes of output were dropped here'), 'a line says what was dropped');
+  assert.ok(text.endsWith('Error: what went wrong\n'), text.slice(-200));
+  assert.equal(log.buffered, 0);
+});
