@@ -105,6 +105,18 @@ export const agentSettings = {
     description: 'Base URL of a mirror of the engines\' release files, used instead of the official sites. Layout: `<mirror>/<engine>/<version>/<official file name>`.',
     parse: asUrl,
   },
+  binaryCacheSizeLimitMb: {
+    env: ['OUTPOST_AGENT_BINARY_CACHE_SIZE_LIMIT_MB', 'SCALR_AGENT_BINARY_CACHE_SIZE_LIMIT_MB'],
+    default: '5120',
+    description: 'Size the engine binary cache is kept under, in MiB (`0`: no limit). Least recently used versions are removed first; a version a running job uses is never removed, even if the cache stays over the limit.',
+    parse: asInt(0, 10_485_760),
+  },
+  binaryCacheThresholdDays: {
+    env: ['OUTPOST_AGENT_BINARY_CACHE_THRESHOLD_DAYS', 'SCALR_AGENT_BINARY_CACHE_THRESHOLD_DAYS'],
+    default: '30',
+    description: 'Engine versions no job has used for this many days are removed from the binary cache (`0`: never by age). Checked at agent start and after each download.',
+    parse: asInt(0, 36_500),
+  },
   enginePath: {
     env: ['OUTPOST_AGENT_ENGINE_PATH'],
     description: 'A local engine binary (or a directory holding `tofu`/`terraform`) used when the requested version cannot be downloaded, if its version matches.',

@@ -27,7 +27,11 @@ export async function createAgent(configured: AgentConfig, logger: Logger): Prom
     searchPath: baseEnv.PATH,
     downloadTimeoutMs: config.downloadTimeout,
     logger,
+    sizeLimitBytes: config.binaryCacheSizeLimitMb * 1024 * 1024,
+    unusedThresholdMs: config.binaryCacheThresholdDays * 24 * 60 * 60_000,
   });
+  // In the background: start-up need not wait, and evict() logs its own failures.
+  void engines.evict('agent start');
   const handles = new TaskHandleStore(config.dataDir);
   return { agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles }), client };
 }

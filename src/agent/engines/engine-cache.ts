@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { EngineRef } from '../../protocol/agent-api.ts';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { Engine } from '../../protocol/statuses.ts';
+import { evictBinaries, evictionEnabled, type EvictionGuard, type EvictionPolicy, type EvictionReport } from './binary-eviction.ts';
 import { findInstalled, removeStalePartials, touchEntry } from './cache-layout.ts';
 import { EngineUsage, type EngineUsageEntry } from './engine-usage.ts';
 import { findLocalEngine } from './local-engine.ts';
@@ -37,6 +38,10 @@ export interface EngineCacheOptions {
   logger: Logger;
   /** Release platform; default from process.platform/arch (x64 → amd64). */
   platform?: Platform;
+  /** OUTPOST_AGENT_BINARY_CACHE_SIZE_LIMIT_MB in bytes; 0 or absent: no limit. */
+  sizeLimitBytes?: number;
+  /** OUTPOST_AGENT_BINARY_CACHE_THRESHOLD_DAYS in ms; 0 or absent: never by age. */
+  unusedThresholdMs?: number;
 }
 
 export interface EngineLease {
@@ -65,6 +70,10 @@ export class EngineCache {
    * retry (and, behind a silent firewall, wait out the timeout) on every job.
    */
   private readonly recentFailures = new Map<string, { at: number; failure: string }>();
+  /** Versions eviction has claimed, settled once their directory is moved away. */
+  private readonly removing = new Map<string, Promise<void>>();
+  /** The eviction run in progress (runs never overlap). */
+  private evictionRun: Promise<unknown> = Promise.resolve();
 
   constructor(options: EngineCacheOptions) {
     this.options = options;
@@ -80,6 +89,62 @@ export class EngineCache {
         `${JSON.stringify(version)} is not a valid ${engineDisplayName(engine)} version: expected a release version such as 1.10.10.`,
       );
     }
+    const key = `${engine}/${version}`;
+    // Pinned before the cache is looked at: an eviction that starts later
+    // skips this version, and one that claimed it earlier has moved it away
+    // once `removing` settles, so findInstalled() never sees a doomed entry.
+    this.usage.begin(engine, version);
+    try {
+      await this.removing.get(key);
+      const lease = await this.acquirePinned(engine, version, note);
+      // A local binary is not in the cache: nothing to protect.
+      if (lease.source === 'local') this.usage.end(engine, version);
+      return lease;
+    } catch (error) {
+      this.usage.end(engine, version);
+      throw error;
+    }
+  }
+
+  /**
+   * Removes versions unused past the threshold, then the least recently used
+   * while over the size limit; never one a job holds. Runs after any run in
+   * progress. Resolves with the report, or undefined when eviction is off or
+   * failed (the failure is logged: a full cache must not fail jobs).
+   */
+  evict(trigger: string): Promise<EvictionReport | undefined> {
+    const policy: EvictionPolicy = {
+      sizeLimitBytes: this.options.sizeLimitBytes ?? 0,
+      unusedThresholdMs: this.options.unusedThresholdMs ?? 0,
+    };
+    if (!evictionEnabled(policy)) return Promise.resolve(undefined);
+    const run = this.evictionRun.then(() =>
+      evictBinaries({ dir: this.options.dir, policy, guard: this.evictionGuard, logger: this.options.logger, trigger }).catch((error: unknown) => {
+        this.options.logger.warn({ err: error, trigger }, 'binary cache eviction failed');
+        return undefined;
+      }),
+    );
+    this.evictionRun = run;
+    return run;
+  }
+
+  private readonly evictionGuard: EvictionGuard = {
+    claim: (engine, version, listedAt) => {
+      const used = this.usage.get(engine, version);
+      // In use, or used since eviction listed the cache (its mtime is stale then).
+      if (used !== undefined && (used.inUse > 0 || used.lastUsedAt > listedAt)) return undefined;
+      const key = `${engine}/${version}`;
+      let settle = (): void => undefined;
+      this.removing.set(key, new Promise<void>((resolve) => (settle = resolve)));
+      return () => {
+        this.removing.delete(key);
+        settle();
+      };
+    },
+    lastUsedAt: (engine, version) => this.usage.get(engine, version)?.lastUsedAt,
+  };
+
+  private async acquirePinned(engine: Engine, version: string, note: (line: string) => void): Promise<EngineLease> {
     const cached = await findInstalled(this.options.dir, engine, version);
     if (cached !== undefined) {
       note(`Using ${engineDisplayName(engine)} ${version} from the agent's binary cache`);
@@ -142,6 +207,8 @@ export class EngineCache {
       logger: this.options.logger,
       note,
     });
+    // In the background: the job that asked has the version pinned already.
+    void this.evict('download');
     return { binary, source: 'download' };
   }
 
@@ -154,8 +221,8 @@ export class EngineCache {
     return this.staleSweep;
   }
 
+  /** The version is pinned already (by acquire()); the lease's release unpins it. */
   private async cacheLease(engine: Engine, version: string, binary: string, source: 'cache' | 'download'): Promise<EngineLease> {
-    this.usage.begin(engine, version);
     await touchEntry(this.options.dir, engine, version);
     let released = false;
     return {

@@ -1,6 +1,6 @@
 // Which cached engine versions jobs are using right now, and when each was
-// last used. Eviction (a later step) reads this so it never removes a binary
-// a running job holds; across restarts it has the version directory's mtime.
+// last used. Eviction (binary-eviction.ts) reads this so it never removes a
+// binary a running job holds; across restarts it has the version directory's mtime.
 import type { Engine } from '../../protocol/statuses.ts';
 
 export interface EngineUsageEntry {
@@ -33,6 +33,12 @@ export class EngineUsage {
 
   isInUse(engine: Engine, version: string): boolean {
     return (this.entries.get(key(engine, version))?.inUse ?? 0) > 0;
+  }
+
+  /** A copy of one entry, or undefined when this process never used the version. */
+  get(engine: Engine, version: string): EngineUsageEntry | undefined {
+    const entry = this.entries.get(key(engine, version));
+    return entry === undefined ? undefined : { ...entry };
   }
 
   /** Copies of the entries, so callers cannot change the counts. */
