@@ -1,17 +1,15 @@
 // The agent process: registers with the pool token, keeps one long-poll open
 // for jobs and signals, heartbeats to keep leases alive, and runs up to
 // `concurrency` jobs at once (one, then exit, in single mode).
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
-import type { JobAssignment, JobSignal } from '../protocol/agent-api.ts';
-import type { AgentConfig } from './config.ts';
-import { AuthError, type ControlPlaneClient } from './control-plane-client.ts';
-import type { Driver } from './drivers/driver.ts';
-import type { EngineCache } from './engines/engine-cache.ts';
-import { JobRunner, type JobEnd } from './job-runner.ts';
-import type { PersistedTask, TaskHandleStore } from './task-handles.ts';
-import { rm, readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { JobAssignment, JobSignal } from '../protocol/agent-api.ts';
+import { AuthError } from './control-plane-client.ts';
+import { JobRunner, type AgentDeps, type JobEnd } from './job-runner.ts';
+import type { PersistedTask } from './task-handles.ts';
+
+export type { AgentDeps };
 
 export const agentVersion = '0.1.0';
 
@@ -22,16 +20,6 @@ export class AgentStoppedError extends Error {
     this.name = 'AgentStoppedError';
     this.exitCode = exitCode;
   }
-}
-
-export interface AgentDeps {
-  config: AgentConfig;
-  client: ControlPlaneClient;
-  driver: Driver;
-  engines: EngineCache;
-  logger: Logger;
-  baseEnv: Readonly<Record<string, string>>;
-  handles: TaskHandleStore;
 }
 
 export class OutpostAgent {

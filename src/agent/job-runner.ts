@@ -39,16 +39,20 @@ function runtimeFor(driver: Driver, dataDir: string): Promise<JobRuntime> {
   return runtime;
 }
 
-export interface JobRunnerDeps {
+/** What the agent process shares with every job it runs. */
+export interface AgentDeps {
   config: AgentConfig;
   client: ControlPlaneClient;
   driver: Driver;
   engines: EngineCache;
   logger: Logger;
   baseEnv: Readonly<Record<string, string>>;
+  handles: TaskHandleStore;
+}
+
+export interface JobRunnerDeps extends AgentDeps {
   agentId: string;
   session: () => string;
-  handles: TaskHandleStore;
 }
 
 export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned';
