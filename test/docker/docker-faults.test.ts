@@ -30,12 +30,12 @@ import {
 import {
   exitCodeOf,
   HeldEndpoint,
-  processesMatching,
   quickConfig,
   sleepingApplyConfig,
   sleepingCommand,
   waitForLog,
   waitForNoProcesses,
+  waitForSleepingProvisioner,
   type SleepingCommand,
 } from '../e2e/job-control-fixtures.ts';
 import {
@@ -64,14 +64,6 @@ const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to 
  */
 const quietHeartbeats = { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '60s', OUTPOST_LEASE_TIMEOUT: '180s' };
 
-/** Waits until the provisioner's sleep runs (in the job's container). */
-async function waitForSleep(cluster: DockerCluster, command: SleepingCommand, runId: string): Promise<void> {
-  await waitUntil(
-    `the provisioner of run ${runId} to be sleeping`,
-    async () => ((await processesMatching(`sleep ${command.duration.replace('.', '[.]')}`)).length > 0 ? true : undefined),
-    () => cluster.describe(runId),
-  );
-}
 
 /** The state lock is free and the workspace applies a new configuration in a container. */
 async function assertWorkspaceUsable(cluster: DockerCluster, label: string): Promise<void> {
@@ -91,7 +83,7 @@ async function startSleepingApply(cluster: DockerCluster, command: SleepingComma
   const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, sleepingApplyConfig(command, options));
   const run = await createRun(cluster.server, cluster.workspace.id, cv);
   await cluster.waitFor(run.id, ['applying']);
-  await waitForSleep(cluster, command, run.id);
+  await waitForSleepingProvisioner(command, run.id, () => cluster.describe(run.id));
   const [container] = await waitForRunningContainers(cluster, 1, run.id);
   return { run, applyId: relatedId(run, 'apply'), container: container! };
 }

@@ -42,7 +42,7 @@ import {
   sleepingCommand,
   waitForLog,
   waitForNoProcesses,
-  type SleepingCommand,
+  waitForSleepingProvisioner,
 } from './job-control-fixtures.ts';
 
 /** What OpenTofu prints when it receives SIGINT. */
@@ -60,14 +60,6 @@ async function startCluster(t: TestHooks, backend: DatabaseBackend, agentEnv: Re
   return setupCluster(t, backend, { agentEnv, serverEnv: quietHeartbeats });
 }
 
-/** Waits until the provisioner's sleep runs (so the apply is busy in it). */
-async function waitForSleep(cluster: Cluster, command: SleepingCommand, runId: string): Promise<void> {
-  await waitUntil(
-    `the provisioner of run ${runId} to be sleeping`,
-    async () => ((await processesMatching(`sleep ${command.duration.replace('.', '[.]')}`)).length > 0 ? true : undefined),
-    () => cluster.diagnostics(runId),
-  );
-}
 
 /** The state lock is free and the workspace applies a new configuration. */
 async function assertWorkspaceUsable(cluster: Cluster, label: string): Promise<void> {
@@ -90,7 +82,7 @@ for (const backend of databaseBackends()) {
     const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, sleepingApplyConfig(command));
     const run = await createRun(cluster.server, cluster.workspace.id, cv);
     await cluster.waitForRun(run.id, ['applying']);
-    await waitForSleep(cluster, command, run.id);
+    await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
 
     await runAction(cluster.server, run.id, 'cancel');
     const canceled = await cluster.waitForRun(run.id, ['canceled']);
@@ -194,7 +186,7 @@ async function startStuckApply(t: TestHooks) {
   const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, config);
   const run = await createRun(cluster.server, cluster.workspace.id, cv);
   await cluster.waitForRun(run.id, ['applying']);
-  await waitForSleep(cluster, command, run.id);
+  await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
   await waitUntil(
     'the apply to read the held state',
     async () => (endpoint.requests.length > 0 ? true : undefined),

@@ -319,3 +319,16 @@ export async function onlyPoolTokenId(server: ServerHandle, poolId: string): Pro
   assert.equal(response.body.data.length, 1, JSON.stringify(response.body));
   return response.body.data[0]!.id;
 }
+
+/** Waits until a provisioner started with `command` is sleeping (on the host or in a job container). */
+export async function waitForSleepingProvisioner(
+  command: SleepingCommand,
+  runId: string,
+  describe: () => Promise<string> | string,
+): Promise<void> {
+  await waitUntil(
+    `the provisioner of run ${runId} to be sleeping`,
+    async () => ((await processesMatching(`sleep ${command.duration.replace('.', '[.]')}`)).length > 0 ? true : undefined),
+    describe,
+  );
+}

@@ -112,28 +112,16 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
       return current;
     };
 
-    const handle: ServerHandle = {
+    const handle: ServerHandle = Object.assign(processControls(running, logFile, launch), {
       url,
       adminToken,
       backend: options.backend,
       dataDir,
       logFile,
       database,
-      get process() {
-        return running().child;
-      },
-      output: () => readLog(logFile),
-      stop: (signal) => running().stop(signal),
-      kill: () => running().kill(),
-      async restart() {
-        const previous = running();
-        await previous.stop();
-        await previous.killGroup(); // anything it left behind
-        await launch();
-      },
-      api: (method, urlPath, body, apiOptions) => callApi(url, adminToken, method, urlPath, body, apiOptions),
+      api: <T,>(method: string, urlPath: string, body?: unknown, apiOptions?: ApiOptions) => callApi<T>(url, adminToken, method, urlPath, body, apiOptions),
       cleanup,
-    };
+    });
     if (options.t) registerProcessCleanup(options.t, handle);
     return handle;
   } catch (error) {
@@ -198,27 +186,12 @@ export async function startAgent(server: Pick<ServerHandle, 'url'>, options: Age
       return current;
     };
 
-    const handle: AgentHandle = {
-      name,
-      dataDir,
-      logFile,
-      get process() {
-        return running().child;
-      },
-      get exited() {
-        return running().exited;
-      },
-      output: () => readLog(logFile),
-      stop: (signal) => running().stop(signal),
-      kill: () => running().kill(),
-      async restart() {
-        const previous = running();
-        await previous.stop();
-        await previous.killGroup(); // jobs it left behind
+    const handle: AgentHandle = Object.assign(
+      processControls(running, logFile, () => {
         current = launch();
-      },
-      cleanup,
-    };
+      }),
+      { name, dataDir, logFile, cleanup },
+    );
     if (options.t) registerProcessCleanup(options.t, handle);
     return handle;
   } catch (error) {
@@ -277,4 +250,29 @@ async function removeTempDir(dir: string): Promise<void> {
   }
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   liveTempDirs.delete(dir);
+}
+
+/**
+ * What every handle of a spawned process offers. Getters read the current
+ * process, which restart() replaces; restart() stops it, reaps whatever it
+ * left in its process group (jobs, engines), and launches a new one.
+ */
+function processControls(running: () => SpawnedProcess, logFile: string, relaunch: () => Promise<void> | void) {
+  return {
+    get process(): ChildProcess {
+      return running().child;
+    },
+    get exited(): Promise<number | null> {
+      return running().exited;
+    },
+    output: (): string => readLog(logFile),
+    stop: (signal?: NodeJS.Signals) => running().stop(signal),
+    kill: () => running().kill(),
+    async restart(): Promise<void> {
+      const previous = running();
+      await previous.stop();
+      await previous.killGroup();
+      await relaunch();
+    },
+  };
 }

@@ -5,24 +5,19 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { tofuVersion } from '../../../test/support/toolchain.ts';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { EngineLease } from './engine-cache.ts';
 import { EngineCache } from './engine-cache.ts';
 import { cachedVersions, capturingLogger, DAY, fakeEntry, MiB, offlineCache, setLastUse } from './eviction-fixture.ts';
-import { ReleaseMirror, reportedVersion, tofuRef, zipPath } from './release-mirror-fixture.ts';
+import type { ReleaseMirror} from './release-mirror-fixture.ts';
+import { reportedVersion, tofuRef, zipPath, useReleaseMirror } from './release-mirror-fixture.ts';
 
 let mirror: ReleaseMirror;
 
-before(async () => {
-  mirror = await ReleaseMirror.start();
-});
-
-after(async () => {
-  await mirror.close();
-});
+useReleaseMirror((started) => (mirror = started));
 
 describe('eviction racing acquire() of the same version', () => {
   it('never hands out a path that eviction removes', async () => {

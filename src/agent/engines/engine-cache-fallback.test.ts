@@ -5,23 +5,14 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { tofuBinary, tofuVersion } from '../../../test/support/toolchain.ts';
-import { closedPort, ReleaseMirror, rejection, sumsPath, zipPath } from './release-mirror-fixture.ts';
+import type { ReleaseMirror} from './release-mirror-fixture.ts';
+import { closedPort, rejection, sumsPath, zipPath, useReleaseMirror } from './release-mirror-fixture.ts';
 
 let mirror: ReleaseMirror;
 
-before(async () => {
-  mirror = await ReleaseMirror.start();
-});
-
-after(async () => {
-  await mirror.close();
-});
-
-beforeEach(() => {
-  mirror.serveRelease();
-});
+useReleaseMirror((started) => (mirror = started), { resetEachTest: true });
 
 describe('EngineCache fallback to a local binary', () => {
   it('uses OUTPOST_AGENT_ENGINE_PATH (a binary) when the mirror answers 404', async () => {

@@ -5,11 +5,12 @@
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, beforeEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { tofuBinary, tofuVersion } from '../../../test/support/toolchain.ts';
 import { EngineCache } from './engine-cache.ts';
+import type {
+  ReleaseMirror} from './release-mirror-fixture.ts';
 import {
-  ReleaseMirror,
   rejection,
   reportedVersion,
   sumsName,
@@ -17,21 +18,12 @@ import {
   tofuRef,
   zipName,
   zipPath,
+  useReleaseMirror,
 } from './release-mirror-fixture.ts';
 
 let mirror: ReleaseMirror;
 
-before(async () => {
-  mirror = await ReleaseMirror.start();
-});
-
-after(async () => {
-  await mirror.close();
-});
-
-beforeEach(() => {
-  mirror.serveRelease();
-});
+useReleaseMirror((started) => (mirror = started), { resetEachTest: true });
 
 describe('EngineCache downloads', () => {
   it('downloads, verifies and installs a release, and the installed binary runs', async () => {

@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before, beforeEach } from 'node:test';
 import { promisify } from 'node:util';
 import { pino } from 'pino';
 import yazl from 'yazl';
@@ -163,4 +164,19 @@ export async function rejection(promise: Promise<unknown>): Promise<OutpostError
   );
   assert.ok(error instanceof OutpostError, `expected an OutpostError, got ${String(error)}`);
   return error;
+}
+
+/**
+ * One mirror for a whole test file: started before its tests, closed after
+ * them, and (with `resetEachTest`) serving the real release again before
+ * every test, so a test that broke a route cannot affect the next.
+ */
+export function useReleaseMirror(receive: (mirror: ReleaseMirror) => void, options: { resetEachTest?: boolean } = {}): void {
+  let mirror: ReleaseMirror | undefined;
+  before(async () => {
+    mirror = await ReleaseMirror.start();
+    receive(mirror);
+  });
+  after(() => mirror?.close());
+  if (options.resetEachTest) beforeEach(() => mirror?.serveRelease());
 }
