@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds the OpenTofu binary that tests run, from OpenTofu's Go module, into a
-# cache outside the repository (test/support/toolchain.ts finds it there).
+# cache outside the repository (test/support/toolchain.ts finds it there),
+# and the real gRPC provider the provider-cache tests publish from a local
+# registry: OpenTofu's own `provider-simple-v6`, from the same module (the
+# Go module proxy does not serve terraform-provider-null's releases).
 #
 # Why from source: the machines that run CI reach package registries only
 # (the Go module proxy among them), never the release download site.
@@ -15,13 +18,14 @@ TOFU_VERSION=1.10.10
 MODULE=github.com/opentofu/opentofu
 CACHE_DIR="${OUTPOST_TOOLCHAIN_CACHE:-$HOME/.cache/outpost}"
 BINARY="$CACHE_DIR/tofu-$TOFU_VERSION"
+PROVIDER_BINARY="$CACHE_DIR/terraform-provider-simple-$TOFU_VERSION"
 
 log() { echo "build-tofu: $*" >&2; }
 
 # The whole output is captured before matching: `| grep -q` would close the
 # pipe early, and under pipefail tofu's SIGPIPE would count as a mismatch.
 installed_version="$([[ -x "$BINARY" ]] && "$BINARY" version 2>/dev/null || true)"
-if [[ "$installed_version" == "OpenTofu v$TOFU_VERSION"$'\n'* ]]; then
+if [[ "$installed_version" == "OpenTofu v$TOFU_VERSION"$'\n'* && -x "$PROVIDER_BINARY" ]]; then
   log "reusing $BINARY"
   echo "$BINARY"
   exit 0
@@ -62,7 +66,8 @@ fi
 # Build into a temporary file next to the target and rename it, so a binary
 # at $BINARY is always complete even if this build is interrupted.
 tmp_binary="$(mktemp "$CACHE_DIR/.tofu-$TOFU_VERSION.XXXXXX")"
-trap 'rm -f "$tmp_binary"' EXIT
+tmp_provider="$(mktemp "$CACHE_DIR/.provider-simple-$TOFU_VERSION.XXXXXX")"
+trap 'rm -f "$tmp_binary" "$tmp_provider"' EXIT
 log "building $module_dir/cmd/tofu (this takes a few minutes the first time)"
 started=$SECONDS
 (
@@ -72,8 +77,11 @@ started=$SECONDS
   CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false \
     -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" \
     -o "$tmp_binary" ./cmd/tofu
+  CGO_ENABLED=0 "$GO" build -trimpath -buildvcs=false -ldflags "-s -w" \
+    -o "$tmp_provider" ./internal/provider-simple-v6/main
 )
-chmod 0755 "$tmp_binary"
+chmod 0755 "$tmp_binary" "$tmp_provider"
+mv -f "$tmp_provider" "$PROVIDER_BINARY"
 mv -f "$tmp_binary" "$BINARY"
 trap - EXIT
 built_version="$("$BINARY" version 2>/dev/null || true)"

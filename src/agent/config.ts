@@ -3,6 +3,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
+import { cacheSettings } from './cache-config.ts';
 import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
 export const agentSettings = {
@@ -134,6 +135,7 @@ export const agentSettings = {
     description: 'On force-cancel (or when the server lists a running job stale), how long after the interrupt the sandbox is killed (SIGKILL).',
     parse: asDurationMs,
   },
+  ...cacheSettings,
   maxArchiveMb: {
     env: ['OUTPOST_AGENT_MAX_ARCHIVE_MB'],
     default: '512',

@@ -29,7 +29,7 @@ class FakeDriver implements Driver {
     this.#isolates = isolates;
   }
   capabilities() {
-    return { signals: true, recover: false, isolatesFiles: this.#isolates };
+    return { signals: true, recover: false, isolatesFiles: this.#isolates, sharesAgentLoopback: true };
   }
   async fingerprint() {
     return { healthy: true, detail: 'fake' };

@@ -13,6 +13,7 @@ import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
 import { prepareJobRuntime, type JobRuntime } from './job-runtime.ts';
+import type { MirrorAccess, ProviderMirror } from './providers/provider-mirror.ts';
 import { LogShipper } from './log-shipper.ts';
 import type { TaskHandleStore } from './task-handles.ts';
 
@@ -48,6 +49,8 @@ export interface AgentDeps {
   logger: Logger;
   baseEnv: Readonly<Record<string, string>>;
   handles: TaskHandleStore;
+  /** The provider cache's mirror; absent when the cache is off. */
+  providers?: ProviderMirror | undefined;
 }
 
 export interface JobRunnerDeps extends AgentDeps {
@@ -157,6 +160,7 @@ export class JobRunner {
       return 'not_started';
     }
     let exit: ExitResult | undefined;
+    const providers = deps.providers?.open(assignment.job_id, (line) => log.line(line));
     try {
       const runtime = await runtimeFor(deps.driver, deps.config.dataDir);
       const running = await deps.driver.start({
@@ -172,6 +176,7 @@ export class JobRunner {
           OUTPOST_JOB_WORKDIR: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
           OUTPOST_JOB_ENGINE_PATH: lease.path,
           OUTPOST_JOB_MAX_ARCHIVE_MB: String(deps.config.maxArchiveMb),
+          ...providerEnvironment(providers, deps.config),
         },
       });
       this.#handle = running.handle;
@@ -191,6 +196,7 @@ export class JobRunner {
     } finally {
       clearTimeout(this.#killTimer);
       lease.release();
+      providers?.close();
       if (this.#handle) {
         await deps.driver.destroy(this.#handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'cleanup failed'));
         await deps.handles.remove(this.#handle.jobId);
@@ -220,6 +226,20 @@ export class JobRunner {
       this.#logger.warn({ err: (failure as Error).message, status }, 'could not report the job result');
     }
   }
+}
+
+/** How the job's engine gets its providers: through the agent's mirror, or itself (with the configured registry hosts). */
+function providerEnvironment(providers: MirrorAccess | undefined, config: AgentConfig): Record<string, string> {
+  if (providers === undefined) {
+    const services = config.providerRegistryServices;
+    return services === undefined ? {} : { OUTPOST_JOB_PROVIDER_REGISTRY_SERVICES: JSON.stringify(services) };
+  }
+  return {
+    OUTPOST_JOB_PROVIDER_MIRROR_URL: providers.url,
+    OUTPOST_JOB_PROVIDER_MIRROR_CA: providers.caPem,
+    // The mirror may be downloading a package while the engine waits for its answer.
+    OUTPOST_JOB_PROVIDER_MIRROR_TIMEOUT: String(Math.ceil(config.downloadTimeout / 1000) + 60),
+  };
 }
 
 function errorInfo(error: unknown): JobErrorInfo {

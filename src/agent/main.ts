@@ -8,20 +8,26 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { AgentStoppedError, OutpostAgent } from './agent.ts';
+import { registryCredentials } from './cache-config.ts';
 import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
 import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
+import type { Driver } from './drivers/driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
+import type { ProviderMirror } from './providers/provider-mirror.ts';
+import { startProviderMirror } from './providers/provider-cache-setup.ts';
 import { TaskHandleStore } from './task-handles.ts';
 
 /** Wires an agent from its settings; `outpost quickstart` runs one in-process too. */
-export async function createAgent(configured: AgentConfig, logger: Logger): Promise<{ agent: OutpostAgent; client: ControlPlaneClient }> {
+export async function createAgent(configured: AgentConfig, logger: Logger): Promise<{ agent: OutpostAgent; client: ControlPlaneClient; close(): Promise<void> }> {
   const baseEnv = jobBaseEnvironment();
   const { driver, dataDir } = await selectDriver(configured, logger);
-  const config = { ...configured, dataDir };
+  // The docker driver may settle on another data dir (a host mount): the default cache dir follows it.
+  const cacheDir = configured.cacheDir ?? path.join(dataDir, 'cache');
+  const config = { ...configured, dataDir, cacheDir };
   const client = new ControlPlaneClient(config.url, logger);
   const engines = new EngineCache({
-    dir: path.join(config.dataDir, 'binaries'),
+    dir: path.join(cacheDir, 'binaries'),
     mirror: config.binaryMirror,
     localPath: config.enginePath,
     searchPath: baseEnv.PATH,
@@ -33,7 +39,44 @@ export async function createAgent(configured: AgentConfig, logger: Logger): Prom
   // In the background: start-up need not wait, and evict() logs its own failures.
   void engines.evict('agent start');
   const handles = new TaskHandleStore(config.dataDir);
-  return { agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles }), client };
+  const providers = await providerMirrorFor(config, driver, logger);
+  return {
+    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers }),
+    client,
+    close: async () => {
+      await providers?.close();
+      await client.close();
+    },
+  };
+}
+
+/** The provider cache's mirror, when it is on and the driver's sandboxes can reach it on 127.0.0.1. */
+async function providerMirrorFor(config: AgentConfig & { cacheDir: string }, driver: Driver, logger: Logger): Promise<ProviderMirror | undefined> {
+  if (!config.providerCacheEnabled) {
+    logger.info('provider cache off (OUTPOST_AGENT_PROVIDER_CACHE_ENABLED=false): each job downloads its providers');
+    return undefined;
+  }
+  if (!driver.capabilities().sharesAgentLoopback) {
+    logger.warn(
+      { network: config.containerNetwork },
+      'provider cache off: job containers on this network cannot reach the agent on 127.0.0.1 (use OUTPOST_AGENT_CONTAINER_NETWORK=auto or host)',
+    );
+    return undefined;
+  }
+  return startProviderMirror(
+    {
+      cacheDir: config.cacheDir,
+      sizeLimitMb: config.providerCacheSizeLimitMb,
+      versionsTtlMs: config.providerCacheVersionsTtl,
+      networkMirrors: config.providerNetworkMirrors ?? [],
+      registryServices: config.providerRegistryServices ?? {},
+      registryCredentials: registryCredentials(),
+      caCert: config.caCert,
+      downloadTimeoutMs: config.downloadTimeout,
+      port: config.providerMirrorPort,
+    },
+    logger,
+  );
 }
 
 export async function runAgentCommand(): Promise<number> {
@@ -62,7 +105,7 @@ export async function runAgentCommand(): Promise<number> {
     }
     throw error;
   }
-  const { agent, client } = created;
+  const { agent, close } = created;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -86,6 +129,6 @@ export async function runAgentCommand(): Promise<number> {
     logger.fatal({ err: error }, 'agent failed');
     return 1;
   } finally {
-    await client.close();
+    await close();
   }
 }

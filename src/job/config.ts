@@ -10,6 +10,12 @@ function asAbsolutePath(raw: string): string {
   return path.normalize(raw);
 }
 
+/** Keeps the trailing slash: the mirror's job key is the last path segment. */
+function asHttpsUrl(raw: string): string {
+  if (new URL(raw).protocol !== 'https:') throw new Error('expected an https URL');
+  return raw;
+}
+
 export const jobSettings = {
   serverUrl: {
     env: ['OUTPOST_JOB_SERVER_URL'],
@@ -37,6 +43,28 @@ export const jobSettings = {
     default: '512',
     description: 'Largest size the configuration archive may expand to, in MiB; larger archives fail the job with `archive_too_large`.',
     parse: asInt(1, 102_400),
+  },
+  providerMirrorUrl: {
+    env: ['OUTPOST_JOB_PROVIDER_MIRROR_URL'],
+    description: 'The agent\'s provider mirror for this job (`https://127.0.0.1:<port>/<job key>/`); absent when the agent\'s provider cache is off (set by the agent).',
+    parse: asHttpsUrl,
+    secret: true,
+  },
+  providerMirrorCa: {
+    env: ['OUTPOST_JOB_PROVIDER_MIRROR_CA'],
+    description: 'PEM of the CA of the agent\'s provider mirror, which the engine is made to trust (set by the agent).',
+    parse: (raw: string) => raw.trim(),
+  },
+  providerMirrorTimeoutSeconds: {
+    env: ['OUTPOST_JOB_PROVIDER_MIRROR_TIMEOUT'],
+    default: '360',
+    description: 'How long the engine waits for an answer of the provider mirror, which may be downloading the package, in seconds (set by the agent).',
+    parse: asInt(10, 86_400),
+  },
+  providerRegistryServices: {
+    env: ['OUTPOST_JOB_PROVIDER_REGISTRY_SERVICES'],
+    description: 'JSON object of registry host name to providers.v1 URL, written as `host` blocks into the engine\'s CLI configuration when there is no provider mirror (set by the agent).',
+    parse: (raw: string) => JSON.parse(raw) as Record<string, string>,
   },
   // The usual proxy variables, so the operation reaches the control plane the
   // same way the engine (which inherits them) reaches it for state.

@@ -15,7 +15,8 @@ import { buildEngineEnvironment } from './engine-environment.ts';
 import { describeEngineExit, runEngine, type EngineExit, type OutputListener } from './engine-process.ts';
 import type { JobApi } from './job-api.ts';
 import type { RunLog } from './run-log.ts';
-import { resolveWorkingDirectory, writeBackendOverride, writeCliConfig } from './working-directory.ts';
+import { providerEnvironment, providerInstallationOf, writeCliConfig } from './provider-installation.ts';
+import { resolveWorkingDirectory, writeBackendOverride } from './working-directory.ts';
 
 export interface JobStep {
   readonly title: string;
@@ -89,17 +90,19 @@ class PreparedWorkspace {
         run: async () => {
           this.workingDir = await resolveWorkingDirectory(files.configDir, spec.workspace.working_directory);
           await writeBackendOverride(this.workingDir);
+          const providers = providerInstallationOf(config);
           const built = buildEngineEnvironment({
             inherited: this.#context.inherited,
             serverUrl: config.serverUrl,
             token: config.token,
-            cliConfigFile: await writeCliConfig(config.workdir),
+            cliConfigFile: await writeCliConfig(config.workdir, providers),
             variables: spec.variables,
           });
-          this.env = built.env;
+          this.env = { ...built.env, ...(await providerEnvironment(config.workdir, providers, built.env)) };
           for (const name of built.overridden) log.info(`workspace variable ${name} is ignored: Outpost sets it for the run`);
           const shown = spec.workspace.working_directory === '' ? 'the configuration root' : JSON.stringify(spec.workspace.working_directory);
-          log.info(`working directory: ${shown}; state backend: Outpost`);
+          const installing = providers.mirrorUrl === undefined ? `the engine downloads them` : `from the agent's provider cache`;
+          log.info(`working directory: ${shown}; state backend: Outpost; providers: ${installing}`);
         },
       },
       {

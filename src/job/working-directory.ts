@@ -1,8 +1,7 @@
-// Where the engine runs, and the two files Outpost adds to the job: a backend
-// override in the working directory (so state goes to the control plane
-// whatever backend the configuration declares) and a CLI configuration file.
-// Neither file holds a credential: the backend is configured through the
-// engine's environment (engine-environment.ts).
+// Where the engine runs, and the backend override Outpost adds to it (so
+// state goes to the control plane whatever backend the configuration
+// declares). The file holds no credential: the backend is configured through
+// the engine's environment (engine-environment.ts).
 import { realpath, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OutpostError } from '../protocol/errors.ts';
@@ -15,10 +14,6 @@ const backendOverride = `# Written by Outpost: state is kept by the Outpost cont
 terraform {
   backend "http" {}
 }
-`;
-
-const cliConfig = `# Written by Outpost for this job. Given to the engine as TF_CLI_CONFIG_FILE
-# so that no CLI configuration of the host applies to the run.
 `;
 
 /**
@@ -49,12 +44,5 @@ export async function writeBackendOverride(workingDir: string): Promise<string> 
   // Removed first so a link of that name in the archive is replaced, not written through.
   await unlink(file).catch(() => {});
   await writeFile(file, backendOverride, { flag: 'wx', mode: 0o644 });
-  return file;
-}
-
-/** Writes the engine's CLI configuration into the job directory (outside the configuration). */
-export async function writeCliConfig(jobDir: string): Promise<string> {
-  const file = path.join(jobDir, 'outpost.tfrc');
-  await writeFile(file, cliConfig, { mode: 0o644 });
   return file;
 }

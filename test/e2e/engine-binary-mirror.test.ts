@@ -56,7 +56,7 @@ test('an agent without a local OpenTofu downloads it from the mirror once and re
   assert.match(applyLog, /Using OpenTofu 1\.10\.10 from the agent's binary cache/, applyLog);
   assert.equal(mirror.countOf(zipPath), 1, JSON.stringify(mirror.requests));
   assert.equal(mirror.countOf(sumsPath), 1, JSON.stringify(mirror.requests));
-  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'binaries')), [installedBinary]);
+  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'cache', 'binaries')), [installedBinary]);
 
   const second = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig('second')));
   await cluster.waitForRun(second.id, ['applied']);
@@ -96,7 +96,7 @@ test('two jobs that need the engine at once share one download (sqlite)', async 
   const [a, b] = await logs();
   assert.match(`${a}\n${b}`, /Using OpenTofu 1\.10\.10 downloaded for another job/, `${a}\n---\n${b}`);
   assert.equal(mirror.countOf(zipPath), 1, JSON.stringify(mirror.requests));
-  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'binaries')), [installedBinary]);
+  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'cache', 'binaries')), [installedBinary]);
 });
 
 test('a zip that does not match SHA256SUMS fails the run with engine_checksum_mismatch and installs nothing (sqlite)', async (t) => {
@@ -123,12 +123,12 @@ test('a zip that does not match SHA256SUMS fails the run with engine_checksum_mi
   assert.match(planLog, /\[engine_checksum_mismatch\]/, planLog);
   assert.doesNotMatch(planLog, /tofu init|Initializing/, planLog);
   assert.equal(mirror.countOf(zipPath), 1, JSON.stringify(mirror.requests));
-  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'binaries')), [], 'nothing may be installed or left behind');
+  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'cache', 'binaries')), [], 'nothing may be installed or left behind');
 
   // Once the mirror serves the real release, the same agent installs it.
   mirror.serveRelease();
   const next = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig()));
   await cluster.waitForRun(next.id, ['applied']);
   assert.equal(mirror.countOf(zipPath), 1, JSON.stringify(mirror.requests));
-  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'binaries')), [installedBinary]);
+  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'cache', 'binaries')), [installedBinary]);
 });

@@ -172,7 +172,7 @@ test('cancel while the agent is still downloading the engine ends the run before
   const next = await createRun(cluster.server, cluster.workspace.id, cv);
   await cluster.waitForRun(next.id, ['applied']);
   assert.equal(mirror.countOf(zipPath), 1, JSON.stringify(mirror.requests));
-  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'binaries')), [path.join('opentofu', '1.10.10', 'tofu')]);
+  assert.deepEqual(await filesUnder(path.join(agent.dataDir, 'cache', 'binaries')), [path.join('opentofu', '1.10.10', 'tofu')]);
 });
 
 /** An apply that a graceful interrupt cannot end: its provisioner sleeps and it waits for a read that is never answered. */

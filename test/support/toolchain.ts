@@ -19,3 +19,17 @@ export function tofuBinary(): string {
   }
   return candidate;
 }
+
+/**
+ * Absolute path of OpenTofu's own gRPC test provider (provider-simple-v6,
+ * resource `simple_resource`), which scripts/build-tofu.sh builds from the
+ * same module as the tofu binary: a real provider for tests that run
+ * `tofu init` against a local registry, without reaching the internet.
+ */
+export function providerBinary(): string {
+  const candidate = path.join(toolchainCacheDir(), `terraform-provider-simple-${tofuVersion}`);
+  if (!existsSync(candidate)) {
+    throw new Error(`OpenTofu's test provider (provider-simple-v6) not found at ${candidate}: run scripts/build-tofu.sh (or .ci/run) first`);
+  }
+  return candidate;
+}

@@ -51,6 +51,8 @@ export interface DriverCapabilities {
   recover: boolean;
   /** The sandbox sees shared files read-only and nothing else of the agent's file system. */
   isolatesFiles: boolean;
+  /** The sandbox reaches what the agent serves on 127.0.0.1 (its provider mirror). */
+  sharesAgentLoopback: boolean;
 }
 
 export interface Driver {

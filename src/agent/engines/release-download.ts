@@ -11,13 +11,16 @@ import { redactUrl } from './release-files.ts';
 export class DownloadFailed extends Error {
   readonly url: string;
   readonly reason: string;
+  /** The HTTP status when the server answered with one other than 200. */
+  readonly status: number | undefined;
 
-  constructor(url: string, reason: string) {
+  constructor(url: string, reason: string, status?: number) {
     const safeUrl = redactUrl(url);
     super(`${safeUrl}: ${reason}`);
     this.name = 'DownloadFailed';
     this.url = safeUrl;
     this.reason = reason;
+    this.status = status;
   }
 }
 
@@ -27,6 +30,10 @@ export interface DownloadContext {
   /** The timeout behind `signal`, to say how long we waited. */
   timeoutMs: number;
   dispatcher?: Dispatcher | undefined;
+  /** Sent with the request (an upstream's credentials), in addition to URL credentials. */
+  headers?: Readonly<Record<string, string>> | undefined;
+  /** Largest body fetchText() accepts; default 1 MiB. */
+  maxTextBytes?: number | undefined;
 }
 
 // GitHub release assets answer with a redirect to their storage host.
@@ -34,18 +41,24 @@ const followRedirects = new Agent().compose(interceptors.redirect({ maxRedirecti
 
 const maxSumsBytes = 1024 * 1024;
 
-/** The body of a small text file (a SHA256SUMS file). */
+/** The body of a small text file (a SHA256SUMS file, a JSON document). */
 export async function fetchText(url: string, context: DownloadContext): Promise<string> {
+  return (await fetchBytes(url, context)).toString('utf8');
+}
+
+/** The body of a small file (a text file, a detached signature), at most `maxTextBytes`. */
+export async function fetchBytes(url: string, context: DownloadContext): Promise<Buffer> {
   const body = await openBody(url, context);
   try {
     const chunks: Buffer[] = [];
     let size = 0;
+    const maxBytes = context.maxTextBytes ?? maxSumsBytes;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > maxSumsBytes) throw new DownloadFailed(url, `response larger than ${maxSumsBytes} bytes`);
+      if (size > maxBytes) throw new DownloadFailed(url, `response larger than ${maxBytes} bytes`);
       chunks.push(chunk);
     }
-    return Buffer.concat(chunks).toString('utf8');
+    return Buffer.concat(chunks);
   } catch (error) {
     throw asDownloadFailed(error, url, context);
   }
@@ -79,7 +92,7 @@ async function openBody(url: string, context: DownloadContext): Promise<Dispatch
   try {
     response = await request(target, {
       method: 'GET',
-      headers: authorization === undefined ? {} : { authorization },
+      headers: { ...context.headers, ...(authorization === undefined ? {} : { authorization }) },
       signal: context.signal,
       dispatcher: context.dispatcher ?? followRedirects,
     });
@@ -88,7 +101,7 @@ async function openBody(url: string, context: DownloadContext): Promise<Dispatch
   }
   if (response.statusCode !== 200) {
     await response.body.dump().catch(() => undefined);
-    throw new DownloadFailed(url, `HTTP ${response.statusCode}`);
+    throw new DownloadFailed(url, `HTTP ${response.statusCode}`, response.statusCode);
   }
   return response.body;
 }

@@ -44,7 +44,8 @@ export class DockerDriver implements Driver {
   }
 
   capabilities(): DriverCapabilities {
-    return { signals: true, recover: false, isolatesFiles: true };
+    const network = this.#settings.networkMode;
+    return { signals: true, recover: false, isolatesFiles: true, sharesAgentLoopback: network === 'host' || network.startsWith('container:') };
   }
 
   async fingerprint(): Promise<{ healthy: boolean; detail: string }> {

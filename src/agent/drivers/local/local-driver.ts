@@ -14,7 +14,7 @@ export class LocalDriver implements Driver {
   readonly #children = new Map<string, { child: ChildProcess; exit: Promise<ExitResult> }>();
 
   capabilities(): DriverCapabilities {
-    return { signals: true, recover: false, isolatesFiles: false };
+    return { signals: true, recover: false, isolatesFiles: false, sharesAgentLoopback: true };
   }
 
   async fingerprint(): Promise<{ healthy: boolean; detail: string }> {
