@@ -58,7 +58,7 @@ export interface ProviderRegistryOptions {
   providers: ProviderPackageSpec[];
   /** Registry protocol only: sign SHA256SUMS with a fresh OpenPGP key and list it in signing_keys (default true). */
   sign?: boolean;
-  /** Serve at most this many bytes per second per response (a slow origin); default unlimited. */
+  /** Bandwidth of the registry's link, in bytes per second, shared by all responses at once (a slow origin); default unlimited. */
   bytesPerSecond?: number;
   /** Added before each response (a simulated round trip); default 0. */
   latencyMs?: number;
@@ -93,6 +93,7 @@ export async function startProviderRegistry(options: ProviderRegistryOptions): P
   }
 
   const requests: RegistryRequest[] = [];
+  const link: Link = { bytesPerSecond: options.bytesPerSecond, freeAt: 0 };
   const faults: { fault: RegistryFault; remaining: number }[] = [];
   let url = '';
 
@@ -129,7 +130,7 @@ export async function startProviderRegistry(options: ProviderRegistryOptions): P
     const reply = fault?.status !== undefined ? textReply(fault.status, `fault injected: ${fault.status}\n`) : route(urlPath);
     response.writeHead(reply.status, { 'content-type': reply.contentType, 'content-length': reply.body.length });
     const body = request.method === 'HEAD' ? Buffer.alloc(0) : reply.body.subarray(0, fault?.truncateAfterBytes);
-    await writePaced(response, body, options.bytesPerSecond, (count) => (bytes += count));
+    await writePaced(response, body, link, (count) => (bytes += count));
     record();
     if (fault?.truncateAfterBytes !== undefined) response.destroy();
     else response.end();
@@ -231,20 +232,30 @@ function mirrorRoute(segments: string[], context: RouteContext): Reply {
   return zip ? binaryReply(zip.zip) : notFound();
 }
 
+/** The registry's link: each chunk sent reserves its share of the bandwidth, whichever response it belongs to. */
+interface Link {
+  bytesPerSecond: number | undefined;
+  /** Epoch ms when the link has sent everything reserved so far. */
+  freeAt: number;
+}
+
 /**
- * Writes `body` in chunks, no faster than `bytesPerSecond` when given,
+ * Writes `body` in chunks, no faster than the link allows when it is capped,
  * reporting each chunk once it reached the socket; stops when the client goes away.
  */
-async function writePaced(response: ServerResponse, body: Buffer, bytesPerSecond: number | undefined, onWritten: (count: number) => void): Promise<void> {
+async function writePaced(response: ServerResponse, body: Buffer, link: Link, onWritten: (count: number) => void): Promise<void> {
+  const { bytesPerSecond } = link;
   const chunkSize = bytesPerSecond ? Math.max(1, Math.floor(bytesPerSecond / 20)) : 64 * 1024;
-  const started = Date.now();
   let written = 0;
   while (written < body.length && !response.destroyed) {
     const chunk = body.subarray(written, written + chunkSize);
+    if (bytesPerSecond) {
+      link.freeAt = Math.max(link.freeAt, Date.now()) + (chunk.length / bytesPerSecond) * 1000;
+      await sleep(Math.max(0, link.freeAt - Date.now()));
+    }
     if (!(await writeChunk(response, chunk))) break;
     written += chunk.length;
     onWritten(chunk.length);
-    if (bytesPerSecond) await sleep(Math.max(0, started + (written / bytesPerSecond) * 1000 - Date.now()));
   }
 }
 

@@ -10,7 +10,8 @@ import yauzl from 'yauzl';
 
 export interface PackageHashes {
   zh: string;
-  h1: string;
+  /** Computed only when needed (an upstream that vouches with h1: alone): it means unpacking the zip. */
+  h1?: string | undefined;
 }
 
 export async function fileSha256(file: string): Promise<string> {
@@ -20,7 +21,7 @@ export async function fileSha256(file: string): Promise<string> {
 }
 
 /** Both hashes of a package zip; `sha256` when the caller already hashed the file while writing it. */
-export async function packageHashes(file: string, sha256?: string): Promise<PackageHashes> {
+export async function packageHashes(file: string, sha256?: string): Promise<Required<PackageHashes>> {
   const [zip, h1] = await Promise.all([sha256 ?? fileSha256(file), dirhashOfZip(file)]);
   return { zh: `zh:${zip}`, h1 };
 }

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { DownloadFailed, downloadToFile } from '../engines/release-download.ts';
-import { matchesAnyHash, packageHashes } from './package-hashes.ts';
+import { matchesAnyHash, packageHashes, type PackageHashes } from './package-hashes.ts';
 import { packageName, providerName, type PackageKey, type ProviderAddress } from './provider-address.ts';
 import { SourceFailed, type ProviderSource, type UpstreamPackage } from './provider-sources.ts';
 import type { ProviderStore, StoredPackage } from './provider-store.ts';
@@ -213,9 +213,13 @@ export class ProviderCache {
       try {
         const context = { signal: AbortSignal.timeout(downloadTimeoutMs), timeoutMs: downloadTimeoutMs, dispatcher, headers: upstream.headers };
         const sha256 = await downloadToFile(upstream.url, partial, context);
-        const hashes = await packageHashes(partial, sha256).catch((error: unknown) => {
-          throw new SourceFailed(`${upstream.origin}: the package of ${packageName(key)} is not a valid zip archive (${(error as Error).message})`);
-        });
+        // h1: means unpacking the zip: only when the source vouches with nothing else.
+        const needsH1 = upstream.expected.length > 0 && !upstream.expected.some((hash) => hash.startsWith('zh:'));
+        const hashes: PackageHashes = needsH1
+          ? await packageHashes(partial, sha256).catch((error: unknown) => {
+              throw new SourceFailed(`${upstream.origin}: the package of ${packageName(key)} is not a valid zip archive (${(error as Error).message})`);
+            })
+          : { zh: `zh:${sha256}` };
         if (upstream.expected.length > 0 && !matchesAnyHash(hashes, upstream.expected)) {
           throw new SourceFailed(`${upstream.origin}: the package of ${packageName(key)} does not match its published checksum`);
         }

@@ -109,7 +109,7 @@ export class ProviderMirror {
       const key: PackageKey = { ...address, version, platform: this.#platform };
       const stored = await this.#answer(reply, session, () => this.#cache.package(key, session));
       if (stored === undefined) return reply;
-      return { archives: { [this.#platform]: { url: `${version}/${packageFileName(key)}`, hashes: [stored.hashes.h1, stored.hashes.zh] } } };
+      return { archives: { [this.#platform]: { url: `${version}/${packageFileName(key)}`, hashes: [stored.hashes.h1, stored.hashes.zh].filter((hash) => hash !== undefined) } } };
     });
     app.get<{ Params: ProviderParams & { version: string; file: string } }>('/:key/:hostname/:namespace/:type/:version/:file', async (request, reply) => {
       const { session, address } = this.#resolve(request.params, reply) ?? {};

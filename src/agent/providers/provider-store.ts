@@ -28,7 +28,7 @@ export interface StoredPackage {
 interface PackageRecord {
   size: number;
   zh: string;
-  h1: string;
+  h1?: string | undefined;
   /** Where it came from, for the operator. */
   source: string;
   storedAt: string;
