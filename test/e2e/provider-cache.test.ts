@@ -30,8 +30,20 @@ function originEnv(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
-function providerConfig(label: string): Record<string, string> {
+function lockFile(zh: string): string {
+  return [
+    `provider "${hostname}/${provider.namespace}/${provider.type}" {`,
+    '  version     = "1.0.0"',
+    '  constraints = "1.0.0"',
+    `  hashes = ["zh:${zh}"]`,
+    '}',
+    '',
+  ].join('\n');
+}
+
+function providerConfig(label: string, lock?: string): Record<string, string> {
   return {
+    ...(lock === undefined ? {} : { '.terraform.lock.hcl': lock }),
     'main.tf': [
       'terraform {',
       '  required_providers {',
@@ -47,8 +59,8 @@ function providerConfig(label: string): Record<string, string> {
 const zipRequests = () => origin.requests.filter((request) => request.path.endsWith('.zip'));
 const versionRequests = () => origin.requests.filter((request) => request.path.endsWith('/versions'));
 
-async function applyRun(cluster: Cluster, workspaceId: string, label: string): Promise<{ plan: string; apply: string }> {
-  const run = await createRun(cluster.server, workspaceId, await uploadConfiguration(cluster.server, workspaceId, providerConfig(label)));
+async function applyRun(cluster: Cluster, workspaceId: string, label: string, lock?: string): Promise<{ plan: string; apply: string }> {
+  const run = await createRun(cluster.server, workspaceId, await uploadConfiguration(cluster.server, workspaceId, providerConfig(label, lock)));
   await cluster.waitForRun(run.id, ['applied'], 120_000);
   return { plan: await readLog(cluster.server, relatedId(run, 'plan')), apply: await readLog(cluster.server, relatedId(run, 'apply')) };
 }
@@ -143,4 +155,17 @@ test('with the provider cache off, the engine downloads from the origin itself (
   assert.match(logs.plan, /providers: the engine downloads them/, logs.plan);
   assert.equal(zipRequests().length, 2, 'plan and apply each downloaded the provider');
   assert.deepEqual(await cachedZips(cluster), []);
+});
+
+test('the configuration\'s lock file still binds: a package not matching its hashes fails the run (sqlite)', async (t) => {
+  const cluster = await setupCluster(t, 'sqlite', { agentEnv: originEnv() });
+  const locked = lockFile(origin.packageSha256(provider.namespace, provider.type, '1.0.0'));
+  const logs = await applyRun(cluster, cluster.workspace.id, 'locked', locked);
+  assert.match(logs.apply, /Apply complete!/, logs.apply);
+
+  const wrong = lockFile('0'.repeat(64));
+  const run = await createRun(cluster.server, cluster.workspace.id, await uploadConfiguration(cluster.server, cluster.workspace.id, providerConfig('wrong', wrong)));
+  await cluster.waitForRun(run.id, ['errored'], 120_000);
+  const plan = await readLog(cluster.server, relatedId(run, 'plan'));
+  assert.match(plan, /checksum|does not match/i, plan);
 });
