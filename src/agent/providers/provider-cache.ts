@@ -41,6 +41,8 @@ export interface ProviderCacheOptions {
   downloadTimeoutMs: number;
   dispatcher: Dispatcher;
   logger: Logger;
+  /** Told of every package served to a job: from disk (`hit`) or fetched for it (`download`); the agent's metrics. */
+  onServe?: ((result: 'hit' | 'download') => void) | undefined;
 }
 
 /** A download is tried this many times per source when the connection fails (not when the content is wrong). */
@@ -52,7 +54,7 @@ export class ProviderCache {
   readonly #versionFetches = new Map<string, Promise<string[] | 'not_found'>>();
   readonly #downloads = new Map<string, Promise<StoredPackage | 'not_found'>>();
   #eviction: Promise<void> | undefined;
-  #evictAgain = false;
+  #queuedEviction: Promise<void> | undefined;
 
   constructor(options: ProviderCacheOptions) {
     this.#options = options;
@@ -103,6 +105,7 @@ export class ProviderCache {
       const cached = await this.#options.store.lookup(key, damaged);
       if (cached !== undefined) {
         session.served.fromCache += 1;
+        this.#options.onServe?.('hit');
         await this.#options.store.touch(key);
         return cached;
       }
@@ -114,27 +117,35 @@ export class ProviderCache {
       }
     }
     const result = await download;
-    if (result !== 'not_found') session.served.downloaded += 1;
+    if (result !== 'not_found') {
+      session.served.downloaded += 1;
+      this.#options.onServe?.('download');
+    }
     return result;
   }
 
-  /** Removes least recently used packages while over the size limit, except pinned ones. */
+  /**
+   * Removes least recently used packages while over the size limit, except
+   * pinned ones. Runs one at a time; a call during a run queues one more run
+   * (shared by every call meanwhile), so the returned promise always covers
+   * an eviction that started after the call.
+   */
   evict(trigger: string): Promise<void> {
     if (this.#options.sizeLimitBytes <= 0) return Promise.resolve();
-    if (this.#eviction) {
-      this.#evictAgain = true;
-      return this.#eviction;
-    }
-    this.#eviction = this.#evictOnce(trigger)
+    if (this.#queuedEviction) return this.#queuedEviction;
+    const running = this.#eviction;
+    const next = (running ?? Promise.resolve())
+      .then(() => {
+        if (this.#queuedEviction === next) this.#queuedEviction = undefined;
+        return this.#evictOnce(trigger);
+      })
       .catch((error: unknown) => this.#options.logger.warn({ err: error }, 'provider cache eviction failed'))
       .finally(() => {
-        this.#eviction = undefined;
-        if (this.#evictAgain) {
-          this.#evictAgain = false;
-          void this.evict(trigger);
-        }
+        if (this.#eviction === next) this.#eviction = undefined;
       });
-    return this.#eviction;
+    if (running) this.#queuedEviction = next;
+    this.#eviction = next;
+    return next;
   }
 
   isPinned(key: PackageKey): boolean {
