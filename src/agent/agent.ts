@@ -7,11 +7,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobAssignment, JobSignal } from '../protocol/agent-api.ts';
 import { AuthError } from './control-plane-client.ts';
 import { JobRunner, type AgentDeps, type JobEnd } from './job-runner.ts';
+import type { StopAction } from './shutdown-config.ts';
 import type { PersistedTask } from './task-handles.ts';
 
 export type { AgentDeps };
 
 export const agentVersion = '0.1.0';
+
+/** Where the agent is in its life, for /readyz: only `ready` takes work. */
+export type AgentLifecycle = 'starting' | 'ready' | 'draining' | 'stopped';
 
 export class AgentStoppedError extends Error {
   readonly exitCode: number;
@@ -26,6 +30,9 @@ export class OutpostAgent {
   readonly #deps: AgentDeps;
   readonly #running = new Map<string, JobRunner>();
   readonly #stopping = new AbortController();
+  /** How far the stop has gone (shutdown.ts drives it); undefined while running. */
+  #stopAction: StopAction | undefined;
+  readonly #handedBack: Promise<void>[] = [];
   #poll: AbortController | undefined;
   /** How many jobs the open poll asked for. */
   #pollFreeSlots = 0;
@@ -40,10 +47,28 @@ export class OutpostAgent {
     this.#deps = deps;
   }
 
-  /** Stops taking work and waits for running jobs (drain). */
-  stop(): void {
+  /**
+   * Stops taking work. `drain` waits for running jobs; `grace` interrupts
+   * them; `force` kills them. Each job the stop ends is reported
+   * (agent_stopped) and run() resolves once none is left.
+   */
+  stop(action: StopAction = 'drain', reason = 'asked to stop'): void {
+    this.#stopAction = action;
     this.#stopping.abort();
     this.#poll?.abort();
+    for (const runner of this.#running.values()) void runner.stopForAgent(action, reason);
+  }
+
+  runningJobIds(): string[] {
+    return [...this.#running.keys()];
+  }
+
+  /** Read-only view for the health listener (health-server.ts). */
+  status(): AgentLifecycle {
+    if (this.#fatal) return 'stopped';
+    // Stopping, or a single-mode agent that has its one job: no new work either way.
+    if (!this.#wantsWork()) return 'draining';
+    return this.#session === '' ? 'starting' : 'ready';
   }
 
   /** Runs until stopped; resolves with the process exit code. */
@@ -81,7 +106,8 @@ export class OutpostAgent {
       await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
       this.#stopping.abort();
       await heartbeat;
-      if (!this.#fatal) await client.deregister(this.#session).catch((error: unknown) => logger.warn({ err: (error as Error).message }, 'could not deregister'));
+      await Promise.allSettled(this.#handedBack);
+      if (!this.#fatal) await this.#leavePool();
     }
     if (this.#fatal) throw this.#fatal;
     if (config.single) {
@@ -90,6 +116,19 @@ export class OutpostAgent {
       return ran ? 0 : 1;
     }
     return 0;
+  }
+
+  /** OUTPOST_AGENT_DISCONNECT_ON_STOP: leave the pool's list now, or let the server mark the agent offline when it falls silent. */
+  async #leavePool(): Promise<void> {
+    const { client, logger, config } = this.#deps;
+    if (!config.disconnectOnStop) {
+      logger.info('not deregistering (OUTPOST_AGENT_DISCONNECT_ON_STOP=false): the server shows this agent offline once it misses heartbeats');
+      return;
+    }
+    await client.deregister(this.#session).then(
+      () => logger.info('deregistered from the pool'),
+      (error: unknown) => logger.warn({ err: (error as Error).message }, 'could not deregister'),
+    );
   }
 
   /**
@@ -137,9 +176,11 @@ export class OutpostAgent {
       const free = this.#wantsWork() ? Math.max(0, this.#capacity() - this.#running.size) : 0;
       this.#poll = new AbortController();
       this.#pollFreeSlots = free;
+      const pollStarted = performance.now();
       try {
         const response = await this.#deps.client.poll(this.#session, { free_slots: free, running: this.#runningJobs() }, this.#poll.signal);
         failures = 0;
+        if (free > 0 && response.jobs.length > 0) this.#deps.metrics?.jobsClaimed(response.jobs.length, (performance.now() - pollStarted) / 1000);
         this.#applySignals(response.signals);
         for (const assignment of response.jobs) this.#startJob(assignment);
       } catch (error) {
@@ -165,9 +206,14 @@ export class OutpostAgent {
   }
 
   #startJob(assignment: JobAssignment): void {
+    if (this.#stopAction !== undefined) {
+      this.#handBack(assignment);
+      return;
+    }
     this.#jobsStarted++;
     const runner = new JobRunner(assignment, { ...this.#deps, agentId: this.#agentId, session: () => this.#session });
     this.#running.set(assignment.job_id, runner);
+    this.#deps.metrics?.jobStarted();
     this.#deps.logger.info({ job: assignment.job_id, run: assignment.run_id, kind: assignment.kind }, 'job claimed');
     const done = runner
       .run()
@@ -177,6 +223,7 @@ export class OutpostAgent {
       })
       .then((end) => {
         if (this.#deps.config.single) this.#singleResult = end;
+        this.#deps.metrics?.jobFinished(end);
         this.#running.delete(assignment.job_id);
         // A poll that asked for no slots cannot get this slot's work: ask
         // again. One that asked for slots is left open: the server may be
@@ -186,6 +233,22 @@ export class OutpostAgent {
         if (this.#pollFreeSlots === 0) this.#poll?.abort();
       });
     runnerDone.set(runner, done);
+  }
+
+  /**
+   * A job claimed by a poll answered just as the agent began to stop: it has
+   * not started, and a job reported lost before it started is queued again
+   * at once (even an apply), for another agent.
+   */
+  #handBack(assignment: JobAssignment): void {
+    const { client, logger } = this.#deps;
+    const job = assignment.job_id;
+    this.#handedBack.push(
+      client.reportLost(this.#session, job, assignment.lease_id).then(
+        () => logger.info({ job, run: assignment.run_id }, 'stopping: handed back a job claimed as the stop began'),
+        (error: unknown) => logger.warn({ job, err: (error as Error).message }, 'stopping: could not hand back a job claimed as the stop began; its lease will lapse'),
+      ),
+    );
   }
 
   #waitFor(runner: JobRunner): Promise<void> {
@@ -210,6 +273,7 @@ export class OutpostAgent {
           void this.#running.get(jobId)?.abandon();
         }
       } catch (error) {
+        this.#deps.metrics?.heartbeatFailed();
         if (error instanceof AuthError) {
           this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, 3);
           for (const runner of this.#running.values()) void runner.abandon();

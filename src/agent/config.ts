@@ -4,6 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
 import { cacheSettings } from './cache-config.ts';
+import { observabilitySettings } from './observability-config.ts';
+import { shutdownSettings } from './shutdown-config.ts';
 import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
 export const agentSettings = {
@@ -136,6 +138,8 @@ export const agentSettings = {
     parse: asDurationMs,
   },
   ...cacheSettings,
+  ...observabilitySettings,
+  ...shutdownSettings,
   maxArchiveMb: {
     env: ['OUTPOST_AGENT_MAX_ARCHIVE_MB'],
     default: '512',

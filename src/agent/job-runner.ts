@@ -6,12 +6,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { JobAssignment, JobErrorInfo, SignalAction } from '../protocol/agent-api.ts';
-import { OutpostError } from '../protocol/errors.ts';
-import { jobExitCodes } from '../protocol/statuses.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
 import type { AgentConfig } from './config.ts';
+import type { StopAction } from './shutdown-config.ts';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
+import { errorInfo, exitError, outcomeOf, stoppedError } from './job-outcome.ts';
 import { prepareJobRuntime, type JobRuntime } from './job-runtime.ts';
 import type { MirrorAccess, ProviderMirror } from './providers/provider-mirror.ts';
 import { LogShipper } from './log-shipper.ts';
@@ -51,6 +52,8 @@ export interface AgentDeps {
   handles: TaskHandleStore;
   /** The provider cache's mirror; absent when the cache is off. */
   providers?: ProviderMirror | undefined;
+  /** Prometheus metrics; absent when the health listener is off (OUTPOST_AGENT_HEALTH_PORT=0). */
+  metrics?: AgentMetrics | undefined;
 }
 
 export interface JobRunnerDeps extends AgentDeps {
@@ -58,7 +61,8 @@ export interface JobRunnerDeps extends AgentDeps {
   session: () => string;
 }
 
-export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned';
+/** `stopped`: the agent's own stop ended the job (reported as agent_stopped). */
+export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned' | 'stopped';
 
 export class JobRunner {
   readonly assignment: JobAssignment;
@@ -69,6 +73,13 @@ export class JobRunner {
   #forced = false;
   #abandoned = false;
   #killTimer: NodeJS.Timeout | undefined;
+  #log: LogShipper | undefined;
+  /** Someone asked to cancel the run: the job ends canceled even if the agent stops too. */
+  #userSignalled = false;
+  /** The agent is stopping in `grace` or `force` (shutdown.ts). */
+  #agentStop: { action: StopAction; reason: string } | undefined;
+  /** The sandbox has exited: nothing is left to interrupt or kill. */
+  #sandboxDone = false;
   /** A cancel or force-cancel that came before the sandbox existed (while the engine was being prepared). */
   #earlySignal: SignalAction | undefined;
   readonly #canceledBeforeStart = Promise.withResolvers<'canceled'>();
@@ -81,6 +92,7 @@ export class JobRunner {
 
   /** Cancel: interrupt once; force-cancel: kill the sandbox after the grace period. */
   async signal(action: SignalAction): Promise<void> {
+    this.#userSignalled = true;
     const handle = this.#handle;
     if (!handle) {
       // Nothing to interrupt yet: run() will not start the sandbox (or, if
@@ -89,19 +101,53 @@ export class JobRunner {
       this.#canceledBeforeStart.resolve('canceled');
       return;
     }
-    if (action === 'cancel' || this.#interruptedAt === undefined) {
-      if (this.#interruptedAt === undefined && handle) {
-        this.#interruptedAt = Date.now();
-        this.#logger.info({ action }, 'interrupting the job');
-        await this.#deps.driver.signal(handle, 'SIGINT');
-      }
-      if (action === 'cancel') return;
-    }
-    if (this.#forced || !handle) return;
-    this.#forced = true;
+    await this.#interrupt(handle, action);
+    if (action === 'cancel' || this.#forced) return;
     const remaining = Math.max(0, this.#deps.config.killGrace - (Date.now() - (this.#interruptedAt ?? Date.now())));
     this.#logger.warn({ killInMs: remaining }, 'force-cancel: the sandbox will be killed');
-    this.#killTimer = setTimeout(() => void this.#deps.driver.stop(handle, 0), remaining);
+    this.#killAfter(handle, remaining);
+  }
+
+  /**
+   * The agent is stopping (shutdown.ts): `grace` interrupts the job as a
+   * cancel does (the engine stops at a safe point and saves state); `force`
+   * kills its sandbox now. Unless the job still succeeds, it is reported
+   * ended by the stop (agent_stopped), not canceled: nobody canceled the run.
+   */
+  async stopForAgent(action: StopAction, reason: string): Promise<void> {
+    if (action === 'drain' || this.#sandboxDone || this.#agentStop?.action === 'force') return;
+    this.#agentStop = { action, reason };
+    // Not started yet: run() does not start it (or stops it as soon as it exists).
+    if (!this.#handle) this.#canceledBeforeStart.resolve('canceled');
+    else await this.#applyAgentStop(this.#handle);
+  }
+
+  async #applyAgentStop(handle: TaskHandle): Promise<void> {
+    const { action, reason } = this.#agentStop!;
+    const what = `agent ${this.#deps.config.name} is stopping (${reason})`;
+    if (action === 'grace') {
+      this.#log?.line(`Outpost: ${what}: interrupting the job; its sandbox is killed in ${this.#deps.config.graceShutdownTimeout / 1000} s if still running.`);
+      await this.#interrupt(handle, 'agent stop');
+      return;
+    }
+    this.#log?.line(`Outpost: ${what}: killing the job now.`);
+    this.#logger.warn({ reason }, 'agent stop: killing the sandbox now');
+    this.#killAfter(handle, 0);
+  }
+
+  /** One SIGINT to the operation, which forwards one to the engine; never a second. */
+  async #interrupt(handle: TaskHandle, why: string): Promise<void> {
+    if (this.#interruptedAt !== undefined) return;
+    this.#interruptedAt = Date.now();
+    this.#logger.info({ action: why }, 'interrupting the job');
+    await this.#deps.driver.signal(handle, 'SIGINT');
+  }
+
+  /** Kills the whole sandbox after `ms` (an earlier scheduled kill is replaced). */
+  #killAfter(handle: TaskHandle, ms: number): void {
+    this.#forced = true;
+    clearTimeout(this.#killTimer);
+    this.#killTimer = setTimeout(() => void this.#deps.driver.stop(handle, 0), ms);
   }
 
   /**
@@ -120,14 +166,15 @@ export class JobRunner {
   async run(): Promise<JobEnd> {
     const { assignment } = this;
     const deps = this.#deps;
-    const log = new LogShipper({
+    const log = (this.#log = new LogShipper({
       client: deps.client,
       session: deps.session(),
       jobId: assignment.job_id,
       leaseId: assignment.lease_id,
       startOffset: assignment.log_offset,
       logger: this.#logger,
-    });
+      onDelivered: (bytes) => deps.metrics?.logBytesShipped(bytes),
+    }));
     try {
       await deps.client.startJob(deps.session(), assignment.job_id, assignment.lease_id);
     } catch (error) {
@@ -145,6 +192,12 @@ export class JobRunner {
       if (this.#abandoned) {
         await log.close(5_000);
         return 'abandoned';
+      }
+      if (this.#agentStop && this.#earlySignal === undefined) {
+        log.line(`The agent stopped (${this.#agentStop.reason}) before the job operation started: nothing was run.`);
+        await log.close();
+        await this.#finish('failed', stoppedError(deps.config.name, this.#agentStop));
+        return 'stopped';
       }
       this.#logger.info({ action: this.#earlySignal }, 'canceled before the job operation started');
       log.line('The job was canceled before it started: nothing was run.');
@@ -181,11 +234,13 @@ export class JobRunner {
       });
       this.#handle = running.handle;
       await deps.handles.save(running.handle, assignment.lease_id).catch((error: unknown) => this.#logger.warn({ err: error }, 'could not persist the task handle'));
-      // A cancel that arrived while the sandbox was being created.
+      // A cancel or an agent stop that arrived while the sandbox was being created.
       if (this.#earlySignal !== undefined) void this.signal(this.#earlySignal);
+      if (this.#agentStop !== undefined) void this.#applyAgentStop(running.handle);
       running.output.on('data', (chunk: Buffer) => log.write(chunk));
       const drained = new Promise<void>((resolve) => running.output.once('end', resolve));
       exit = await deps.driver.wait(running.handle);
+      this.#sandboxDone = true;
       await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2_000))]);
     } catch (error) {
       const info = errorInfo(error);
@@ -194,6 +249,7 @@ export class JobRunner {
       await this.#finish('failed', info);
       return 'not_started';
     } finally {
+      this.#sandboxDone = true;
       clearTimeout(this.#killTimer);
       lease.release();
       providers?.close();
@@ -202,23 +258,26 @@ export class JobRunner {
         await deps.handles.remove(this.#handle.jobId);
       }
     }
-    const outcome = this.#outcomeOf(exit);
+    const outcome = outcomeOf(exit, { forced: this.#forced, interrupted: this.#interruptedAt !== undefined });
     if (outcome === 'failed' && exit.oomKilled) log.line('Error: the job ran out of memory and was killed');
+    // A job that succeeded despite the stop, or that someone canceled, is reported as such.
+    const stop = !this.#userSignalled && !this.#abandoned && outcome !== 'succeeded' ? this.#agentStop : undefined;
+    if (stop) log.line(`Outpost: the ${assignment.kind} was ended by its agent stopping (${stop.action}, ${stop.reason}).`);
     await log.close();
     if (this.#abandoned) return 'abandoned';
+    if (stop) {
+      await this.#finish('failed', stoppedError(deps.config.name, stop));
+      return 'stopped';
+    }
     await this.#finish(outcome, outcome === 'failed' ? exitError(exit) : undefined);
     return outcome;
   }
 
-  #outcomeOf(exit: ExitResult): 'succeeded' | 'failed' | 'canceled' {
-    if (exit.code === jobExitCodes.succeeded) return 'succeeded';
-    if (exit.code === jobExitCodes.canceled || this.#forced || (this.#interruptedAt !== undefined && exit.signal !== null)) return 'canceled';
-    return 'failed';
-  }
-
   async #finish(status: 'succeeded' | 'failed' | 'canceled', error?: JobErrorInfo): Promise<void> {
+    // A stopping agent must exit even if the server does not answer: the lease then lapses.
+    const signal = this.#agentStop ? AbortSignal.timeout(30_000) : undefined;
     try {
-      await this.#deps.client.finishJob(this.#deps.session(), this.assignment.job_id, { lease_id: this.assignment.lease_id, status, ...(error ? { error } : {}) });
+      await this.#deps.client.finishJob(this.#deps.session(), this.assignment.job_id, { lease_id: this.assignment.lease_id, status, ...(error ? { error } : {}) }, signal);
       this.#logger.info({ status }, 'job finished');
     } catch (failure) {
       // A stale lease means the server already ended the job (force-cancel,
@@ -240,15 +299,4 @@ function providerEnvironment(providers: MirrorAccess | undefined, config: AgentC
     // The mirror may be downloading a package while the engine waits for its answer.
     OUTPOST_JOB_PROVIDER_MIRROR_TIMEOUT: String(Math.ceil(config.downloadTimeout / 1000) + 60),
   };
-}
-
-function errorInfo(error: unknown): JobErrorInfo {
-  if (error instanceof OutpostError) return { code: error.code, message: error.message };
-  return { code: 'internal', message: (error as Error).message ?? String(error) };
-}
-
-function exitError(exit: ExitResult): JobErrorInfo {
-  if (exit.oomKilled) return { code: 'out_of_memory', message: 'the job exceeded its memory limit and was killed (out of memory); raise the limit or reduce the configuration\'s memory use' };
-  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  return { code: 'engine_failed', message: `the job operation ${how}` };
 }

@@ -128,3 +128,23 @@ test('a close that cannot ship the whole backlog in time still ships its end (th
   assert.ok(text.endsWith('Error: what went wrong\n'), text.slice(-200));
   assert.equal(log.buffered, 0);
 });
+
+test('onDelivered counts each confirmed byte once, even when answers are lost and chunks resent', async () => {
+  const server = new FakeServer();
+  let requests = 0;
+  server.fault = () => (++requests % 3 === 0 ? 'lost' : requests % 5 === 0 ? 'fail' : 'ok');
+  let delivered = 0;
+  const log = new LogShipper({
+    client: server.client,
+    session: 's',
+    jobId: 'j',
+    leaseId: 'l',
+    startOffset: 0,
+    logger: pino({ level: 'silent' }),
+    onDelivered: (bytes) => (delivered += bytes),
+  });
+  for (let i = 0; i < 20; i++) log.write(block(i, 100 * 1024));
+  await log.close();
+  assert.equal(server.size, 20 * 100 * 1024);
+  assert.equal(delivered, server.size);
+});

@@ -104,7 +104,19 @@ export class LogShipper {
   #timer: NodeJS.Timeout | undefined;
   #dead = false;
 
-  constructor(options: { client: ControlPlaneClient; session: string; jobId: string; leaseId: string; startOffset: number; logger: Logger }) {
+  /** Told how many more bytes the server confirmed, after each confirmation (the agent's metrics). */
+  readonly #onDelivered: ((bytes: number) => void) | undefined;
+
+  constructor(options: {
+    client: ControlPlaneClient;
+    session: string;
+    jobId: string;
+    leaseId: string;
+    startOffset: number;
+    logger: Logger;
+    onDelivered?: ((bytes: number) => void) | undefined;
+  }) {
+    this.#onDelivered = options.onDelivered;
     this.#client = options.client;
     this.#session = options.session;
     this.#jobId = options.jobId;
@@ -220,6 +232,7 @@ export class LogShipper {
       const confirmed = Math.max(0, Math.min(size - this.#offset, this.#pending.bytes));
       this.#pending.drop(confirmed);
       this.#offset += confirmed;
+      if (confirmed > 0) this.#onDelivered?.(confirmed);
       this.#inSync = true;
       return true;
     } catch (error) {

@@ -1,25 +1,33 @@
 // `outpost agent run`: reads the agent's settings once, picks the driver,
-// and runs the agent until SIGTERM/SIGINT (a second signal stops at once).
+// and runs the agent until SIGTERM, SIGINT or SIGHUP (shutdown.ts: drain,
+// grace or force, a further signal escalating; after force, exit 130).
 // Exit codes: 0 stopped cleanly (or, in single mode, the job ran); 1 the
 // agent failed, or the single job could not run; 2 invalid configuration;
-// 3 the control plane refused or revoked the agent's token.
+// 3 the control plane refused or revoked the agent's token; 130 a signal
+// after `force` ended it before it could report its jobs.
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { AgentStoppedError, OutpostAgent } from './agent.ts';
+import { AgentMetrics } from './agent-metrics.ts';
 import { registryCredentials } from './cache-config.ts';
 import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
 import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
 import type { Driver } from './drivers/driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
+import { startHealthServer, type HealthServer } from './health-server.ts';
 import type { ProviderMirror } from './providers/provider-mirror.ts';
 import { startProviderMirror } from './providers/provider-cache-setup.ts';
+import { AgentShutdown } from './shutdown.ts';
 import { TaskHandleStore } from './task-handles.ts';
 
 /** Wires an agent from its settings; `outpost quickstart` runs one in-process too. */
-export async function createAgent(configured: AgentConfig, logger: Logger): Promise<{ agent: OutpostAgent; client: ControlPlaneClient; close(): Promise<void> }> {
+export async function createAgent(
+  configured: AgentConfig,
+  logger: Logger,
+): Promise<{ agent: OutpostAgent; client: ControlPlaneClient; metrics: AgentMetrics | undefined; close(): Promise<void> }> {
   const baseEnv = jobBaseEnvironment();
   const { driver, dataDir } = await selectDriver(configured, logger);
   // The docker driver may settle on another data dir (a host mount): the default cache dir follows it.
@@ -39,10 +47,13 @@ export async function createAgent(configured: AgentConfig, logger: Logger): Prom
   // In the background: start-up need not wait, and evict() logs its own failures.
   void engines.evict('agent start');
   const handles = new TaskHandleStore(config.dataDir);
-  const providers = await providerMirrorFor(config, driver, logger);
+  // Counted only when something can read them: the health listener is on.
+  const metrics = config.healthPort > 0 ? new AgentMetrics() : undefined;
+  const providers = await providerMirrorFor(config, driver, logger, metrics);
   return {
-    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers }),
+    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers, metrics }),
     client,
+    metrics,
     close: async () => {
       await providers?.close();
       await client.close();
@@ -51,7 +62,12 @@ export async function createAgent(configured: AgentConfig, logger: Logger): Prom
 }
 
 /** The provider cache's mirror, when it is on and the driver's sandboxes can reach it on 127.0.0.1. */
-async function providerMirrorFor(config: AgentConfig & { cacheDir: string }, driver: Driver, logger: Logger): Promise<ProviderMirror | undefined> {
+async function providerMirrorFor(
+  config: AgentConfig & { cacheDir: string },
+  driver: Driver,
+  logger: Logger,
+  metrics: AgentMetrics | undefined,
+): Promise<ProviderMirror | undefined> {
   if (!config.providerCacheEnabled) {
     logger.info('provider cache off (OUTPOST_AGENT_PROVIDER_CACHE_ENABLED=false): each job downloads its providers');
     return undefined;
@@ -74,6 +90,7 @@ async function providerMirrorFor(config: AgentConfig & { cacheDir: string }, dri
       caCert: config.caCert,
       downloadTimeoutMs: config.downloadTimeout,
       port: config.providerMirrorPort,
+      onServe: (result) => metrics?.providerServed(result),
     },
     logger,
   );
@@ -106,19 +123,28 @@ export async function runAgentCommand(): Promise<number> {
     throw error;
   }
   const { agent, close } = created;
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals === 1) {
-      logger.info({ signal }, 'stopping: no new jobs; waiting for running jobs to finish (signal again to stop now)');
-      agent.stop();
-    } else {
-      logger.warn({ signal }, 'stopping now');
-      process.exit(130);
+  // Up before registration, so probes see a live process that is not ready yet.
+  let health: HealthServer | undefined;
+  if (created.metrics) {
+    try {
+      health = await startHealthServer({ host: config.healthHost, port: config.healthPort, status: () => agent.status(), metrics: created.metrics, logger });
+    } catch (error) {
+      logger.fatal({ err: (error as Error).message, host: config.healthHost, port: config.healthPort }, 'the health listener could not start (OUTPOST_AGENT_HEALTH_HOST / OUTPOST_AGENT_HEALTH_PORT)');
+      await close();
+      return 1;
     }
-  };
+  }
+  // Drain, grace or force (OUTPOST_AGENT_WORKER_ON_STOP_ACTION); each further signal goes one step on.
+  const shutdown = new AgentShutdown(
+    agent,
+    { action: config.onStopAction, drainTimeoutMs: config.drainTimeout, graceTimeoutMs: config.graceShutdownTimeout },
+    logger,
+    (code) => process.exit(code),
+  );
+  const onSignal = (signal: NodeJS.Signals) => shutdown.onSignal(signal);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     return await agent.run();
   } catch (error) {
@@ -129,6 +155,8 @@ export async function runAgentCommand(): Promise<number> {
     logger.fatal({ err: error }, 'agent failed');
     return 1;
   } finally {
+    shutdown.dispose();
+    await health?.close();
     await close();
   }
 }

@@ -38,6 +38,7 @@ export const errorCatalogue = {
   sandbox_failed: { status: 500, title: 'the driver could not create or start the job\'s sandbox' },
   working_directory_missing: { status: 422, title: 'the workspace working directory is not in the configuration' },
   agent_lost: { status: 500, title: 'the agent running the job stopped reporting' },
+  agent_stopped: { status: 500, title: 'the agent running the job was stopped before the job finished' },
   // server side
   internal: { status: 500, title: 'internal error' },
   unavailable: { status: 503, title: 'the service is not ready' },

@@ -9,6 +9,7 @@ import { healthRoutes } from './health-routes.ts';
 import { frameworkErrors, installErrorHandling } from './http/errors.ts';
 import { jobTokenRoutes } from './jobs/job-token-routes.ts';
 import { logRoutes } from './logs/routes.ts';
+import { metricsRoutes } from './metrics-routes.ts';
 import { organizationRoutes } from './organizations/routes.ts';
 import { poolRoutes } from './pools/routes.ts';
 import { runRoutes } from './runs/routes.ts';
@@ -54,6 +55,7 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   });
 
   installErrorHandling(app);
+  if (ctx.config.metricsEnabled) metricsRoutes(app, ctx);
   healthRoutes(app, ctx, isShuttingDown);
   organizationRoutes(app, ctx);
   poolRoutes(app, ctx);

@@ -1,6 +1,6 @@
 // The control plane's settings, read once from the environment by `outpost server`.
 import path from 'node:path';
-import { asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
+import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
 export const serverSettings = {
   dataDir: {
@@ -56,6 +56,12 @@ export const serverSettings = {
     default: 'info',
     description: 'Minimum log level: `debug`, `info`, `warn`, `error`.',
     parse: asEnum(['debug', 'info', 'warn', 'error'] as const),
+  },
+  metricsEnabled: {
+    env: ['OUTPOST_METRICS_ENABLED'],
+    default: 'true',
+    description: 'Serve Prometheus metrics at `/metrics` on the API port, without authentication (like `/healthz`). `false`: `/metrics` answers 404.',
+    parse: asBool,
   },
   maxUploadMb: {
     env: ['OUTPOST_MAX_UPLOAD_MB'],

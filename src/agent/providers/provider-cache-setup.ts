@@ -23,6 +23,8 @@ export interface ProviderCacheSettings {
   caCert?: string | undefined;
   downloadTimeoutMs: number;
   port: number;
+  /** Told of every package served: from disk or downloaded (the agent's metrics). */
+  onServe?: ((result: 'hit' | 'download') => void) | undefined;
 }
 
 /** Metadata requests (version lists, download documents, checksums) must answer within this. */
@@ -46,6 +48,7 @@ export async function startProviderMirror(settings: ProviderCacheSettings, logge
     downloadTimeoutMs: settings.downloadTimeoutMs,
     dispatcher,
     logger: logger.child({ component: 'provider-cache' }),
+    onServe: settings.onServe,
   });
   void cache.evict('agent start');
   logger.info({ dir: store.root, sources: sources.map((source) => source.name), sizeLimitMb: settings.sizeLimitMb }, 'provider cache ready');

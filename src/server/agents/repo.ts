@@ -47,3 +47,14 @@ export async function markSilentAgentsOffline(db: Kysely<Database>, before: numb
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
 }
+
+/** Registered (not deregistered) agents by pool and status, for /metrics. */
+export async function countAgentsByPoolAndStatus(db: Kysely<Database>): Promise<{ poolId: string; status: AgentRow['status']; count: number }[]> {
+  const rows = await db
+    .selectFrom('agents')
+    .select((eb) => ['pool_id', 'status', eb.fn.countAll<number>().as('n')])
+    .where('deregistered_at', 'is', null)
+    .groupBy(['pool_id', 'status'])
+    .execute();
+  return rows.map((row) => ({ poolId: row.pool_id, status: row.status, count: Number(row.n) }));
+}

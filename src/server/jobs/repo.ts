@@ -157,3 +157,24 @@ export async function countRunningJobs(db: Kysely<Database>, agentId: string): P
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }
+
+/** How many jobs are in each status (statuses with none are absent), for /metrics. */
+export async function countJobsByStatus(db: Kysely<Database>): Promise<{ status: JobStatus; count: number }[]> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select((eb) => ['status', eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  return rows.map((row) => ({ status: row.status, count: Number(row.n) }));
+}
+
+/** Queued jobs of every pool, pools with none included (0), for /metrics. */
+export async function countQueuedJobsByPool(db: Kysely<Database>): Promise<{ poolId: string; count: number }[]> {
+  const rows = await db
+    .selectFrom('agent_pools')
+    .leftJoin('jobs', (join) => join.onRef('jobs.pool_id', '=', 'agent_pools.id').on('jobs.status', '=', 'queued'))
+    .select((eb) => ['agent_pools.id as pool_id', eb.fn.count<number>('jobs.id').as('n')])
+    .groupBy('agent_pools.id')
+    .execute();
+  return rows.map((row) => ({ poolId: row.pool_id, count: Number(row.n) }));
+}

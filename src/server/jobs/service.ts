@@ -77,6 +77,14 @@ export async function recordResult(ctx: ServerContext, job: repo.JobRow, result:
 export async function finishJob(ctx: ServerContext, agentId: string, jobId: string, request: JobFinishRequest): Promise<void> {
   await inTransaction(ctx, async (trx, effects) => {
     const job = await requireLease(trx, agentId, jobId, request.lease_id);
+    // The agent's own stop (grace or force) ended the job: it is handled as a
+    // lost agent would be, plan queued again and apply never re-run, and the
+    // run says the agent was stopped rather than lost.
+    if (request.status !== 'succeeded' && request.error?.code === 'agent_stopped') {
+      await loseJob(ctx, trx, effects, job, { cause: request.error.message, stopped: true });
+      effects.notify(`agent:${agentId}`);
+      return;
+    }
     const reported = job.result ? (JSON.parse(job.result) as JobResult) : undefined;
     // The operation's report names the cause; the agent's only knows the exit
     // and what happened to the sandbox. A memory kill is the one thing only
@@ -108,7 +116,7 @@ export async function sweepExpiredLeases(ctx: ServerContext): Promise<number> {
   for (const job of expired) {
     // One job that cannot be ended must not stop the sweep of all others.
     try {
-      await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, 'its agent stopped reporting', now));
+      await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, { cause: 'its agent stopped reporting' }, now));
     } catch (error) {
       ctx.logger.error({ err: error, job: job.id, run: job.run_id }, 'could not end a job whose lease expired; will retry');
     }
@@ -136,11 +144,18 @@ export async function reportJobLost(ctx: ServerContext, agent: Selectable<Agents
     const job = await repo.findJob(trx, jobId);
     if (!job || job.pool_id !== agent.pool_id) throw new OutpostError('not_found', `job ${jobId} not found`);
     if (job.lease_id !== leaseId) throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
-    await loseJob(ctx, trx, effects, job, 'the agent running it restarted');
+    await loseJob(ctx, trx, effects, job, { cause: 'the agent running it restarted' });
   });
 }
 
-async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, cause: string, expiredBefore?: number): Promise<void> {
+/** Why a job's agent let go of it: lost (lease lapsed, agent restarted: agent_lost), or `stopped` by its own stop (agent_stopped). */
+interface JobLoss {
+  readonly cause: string;
+  readonly stopped?: boolean;
+}
+
+async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, loss: JobLoss, expiredBefore?: number): Promise<void> {
+  const { cause, stopped = false } = loss;
   const current = await repo.findJob(trx, job.id);
   if (!current || current.lease_id !== job.lease_id || !['leased', 'running'].includes(current.status)) return;
   const leaseId = current.lease_id!;
@@ -181,14 +196,19 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
     if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
     effects.notify(`pool:${job.pool_id}`);
     effects.notify(`run:${job.run_id}`);
-    ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, attempt: job.attempt + 1, cause }, 'job lost its agent; queued again');
+    ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, attempt: job.attempt + 1, cause }, stopped ? 'job ended by its agent stopping; queued again' : 'job lost its agent; queued again');
     return;
   }
+  const code = stopped ? 'agent_stopped' : 'agent_lost';
+  // A job the agent stopped was reported, so it failed; a lost one was not.
+  const status = stopped ? 'failed' : 'lost';
   const message =
     job.kind === 'apply'
-      ? `the agent was lost during apply (${cause}); the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.`
-      : `the agent was lost during plan ${job.attempt} times (last: ${cause}); giving up`;
-  if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status: 'lost', finished_at: now, error_code: 'agent_lost', error_message: message }, expiredBefore))) return;
-  await onJobEnded(ctx, trx, effects, { ...job, status: 'lost' }, 'lost', { code: 'agent_lost', message });
-  ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, cause }, 'job lost its agent');
+      ? stopped
+        ? `${cause} during apply; the apply is not retried automatically. The state the engine saved is kept: review it and queue a new run.`
+        : `the agent was lost during apply (${cause}); the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.`
+      : `the agent was ${stopped ? 'stopped' : 'lost'} during plan ${job.attempt} times (last: ${cause}); giving up`;
+  if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now, error_code: code, error_message: message }, expiredBefore))) return;
+  await onJobEnded(ctx, trx, effects, { ...job, status }, status, { code, message });
+  ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, cause }, stopped ? 'job ended by its agent stopping' : 'job lost its agent');
 }
