@@ -5,6 +5,7 @@ import path from 'node:path';
 import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
 import { cacheSettings } from './cache-config.ts';
 import { observabilitySettings } from './observability-config.ts';
+import { memorySettings } from './memory-config.ts';
 import { shutdownSettings } from './shutdown-config.ts';
 import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
@@ -140,6 +141,7 @@ export const agentSettings = {
   ...cacheSettings,
   ...observabilitySettings,
   ...shutdownSettings,
+  ...memorySettings,
   maxArchiveMb: {
     env: ['OUTPOST_AGENT_MAX_ARCHIVE_MB'],
     default: '512',

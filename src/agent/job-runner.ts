@@ -16,6 +16,8 @@ import { errorInfo, exitError, outcomeOf, stoppedError } from './job-outcome.ts'
 import { prepareJobRuntime, type JobRuntime } from './job-runtime.ts';
 import type { MirrorAccess, ProviderMirror } from './providers/provider-mirror.ts';
 import { LogShipper } from './log-shipper.ts';
+import { startMemoryGuard, type MemoryGuard } from './memory-guard.ts';
+import type { JobMemoryLimit } from './memory-limit.ts';
 import type { TaskHandleStore } from './task-handles.ts';
 
 const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
@@ -52,6 +54,8 @@ export interface AgentDeps {
   handles: TaskHandleStore;
   /** The provider cache's mirror; absent when the cache is off. */
   providers?: ProviderMirror | undefined;
+  /** The per-job limit the memory guard measures against; absent when the guard is off. */
+  memoryLimit?: JobMemoryLimit | undefined;
   /** Prometheus metrics; absent when the health listener is off (OUTPOST_AGENT_HEALTH_PORT=0). */
   metrics?: AgentMetrics | undefined;
 }
@@ -213,6 +217,7 @@ export class JobRunner {
       return 'not_started';
     }
     let exit: ExitResult | undefined;
+    let guard: MemoryGuard | undefined;
     const providers = deps.providers?.open(assignment.job_id, (line) => log.line(line));
     try {
       const runtime = await runtimeFor(deps.driver, deps.config.dataDir);
@@ -233,6 +238,7 @@ export class JobRunner {
         },
       });
       this.#handle = running.handle;
+      guard = startMemoryGuard({ ...deps, logger: this.#logger }, running.handle, (line) => log.line(line), () => this.#interrupt(running.handle, 'memory soft limit'));
       await deps.handles.save(running.handle, assignment.lease_id).catch((error: unknown) => this.#logger.warn({ err: error }, 'could not persist the task handle'));
       // A cancel or an agent stop that arrived while the sandbox was being created.
       if (this.#earlySignal !== undefined) void this.signal(this.#earlySignal);
@@ -250,6 +256,7 @@ export class JobRunner {
       return 'not_started';
     } finally {
       this.#sandboxDone = true;
+      guard?.stop();
       clearTimeout(this.#killTimer);
       lease.release();
       providers?.close();
@@ -263,14 +270,17 @@ export class JobRunner {
     // A job that succeeded despite the stop, or that someone canceled, is reported as such.
     const stop = !this.#userSignalled && !this.#abandoned && outcome !== 'succeeded' ? this.#agentStop : undefined;
     if (stop) log.line(`Outpost: the ${assignment.kind} was ended by its agent stopping (${stop.action}, ${stop.reason}).`);
+    // The memory guard interrupted it, and no cancel or agent stop ended it first.
+    const memory = !this.#userSignalled && !stop ? guard?.failure(outcome, exit) : undefined;
+    if (memory) log.line(`Error: ${memory.message} [${memory.code}]`);
     await log.close();
     if (this.#abandoned) return 'abandoned';
     if (stop) {
       await this.#finish('failed', stoppedError(deps.config.name, stop));
       return 'stopped';
     }
-    await this.#finish(outcome, outcome === 'failed' ? exitError(exit) : undefined);
-    return outcome;
+    await this.#finish(memory ? 'failed' : outcome, memory ?? (outcome === 'failed' ? exitError(exit) : undefined));
+    return memory ? 'failed' : outcome;
   }
 
   async #finish(status: 'succeeded' | 'failed' | 'canceled', error?: JobErrorInfo): Promise<void> {

@@ -18,6 +18,7 @@ import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts
 import type { Driver } from './drivers/driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
 import { startHealthServer, type HealthServer } from './health-server.ts';
+import { jobMemoryLimit } from './memory-limit.ts';
 import type { ProviderMirror } from './providers/provider-mirror.ts';
 import { startProviderMirror } from './providers/provider-cache-setup.ts';
 import { AgentShutdown } from './shutdown.ts';
@@ -50,8 +51,9 @@ export async function createAgent(
   // Counted only when something can read them: the health listener is on.
   const metrics = config.healthPort > 0 ? new AgentMetrics() : undefined;
   const providers = await providerMirrorFor(config, driver, logger, metrics);
+  const memoryLimit = jobMemoryLimit(config, driver.name, logger);
   return {
-    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers, metrics }),
+    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers, metrics, memoryLimit }),
     client,
     metrics,
     close: async () => {

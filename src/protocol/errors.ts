@@ -35,6 +35,7 @@ export const errorCatalogue = {
   engine_checksum_mismatch: { status: 500, title: 'the engine download does not match its checksum' },
   engine_failed: { status: 500, title: 'the engine exited with an error' },
   out_of_memory: { status: 500, title: 'the job exceeded its memory limit and was killed' },
+  memory_limit: { status: 500, title: 'the job reached its memory soft limit and was interrupted' },
   sandbox_failed: { status: 500, title: 'the driver could not create or start the job\'s sandbox' },
   working_directory_missing: { status: 422, title: 'the workspace working directory is not in the configuration' },
   agent_lost: { status: 500, title: 'the agent running the job stopped reporting' },

@@ -73,4 +73,6 @@ export interface Driver {
   recover(handle: TaskHandle): Promise<RunningTask | undefined>;
   /** Removes sandboxes this agent created that no handle accounts for (a crash between create and persist). */
   removeOrphans(known: ReadonlySet<string>): Promise<number>;
+  /** Memory the sandbox uses now, in bytes (undefined: not known); the memory guard watches it. */
+  memoryUsage?(handle: TaskHandle): Promise<number | undefined>;
 }

@@ -87,10 +87,11 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
     }
     const reported = job.result ? (JSON.parse(job.result) as JobResult) : undefined;
     // The operation's report names the cause; the agent's only knows the exit
-    // and what happened to the sandbox. A memory kill is the one thing only
-    // the agent sees (the operation sees an engine or provisioner fail), and
-    // the cause when it happened.
-    const error = request.error?.code === 'out_of_memory' ? request.error : (reported?.error ?? request.error);
+    // and what happened to the sandbox. A memory kill, or the agent's memory
+    // guard interrupting the job, is what only the agent sees (the operation
+    // sees an engine or provisioner fail, or a cancel), and the cause when it happened.
+    const agentSeen = request.error?.code === 'out_of_memory' || request.error?.code === 'memory_limit';
+    const error = agentSeen ? request.error : (reported?.error ?? request.error);
     const status = request.status === 'succeeded' && reported?.outcome === 'failed' ? 'failed' : request.status;
     const fenced = await repo.updateLeasedJob(trx, job.id, request.lease_id, {
       status,

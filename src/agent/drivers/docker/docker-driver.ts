@@ -10,6 +10,7 @@ import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import { OutpostError } from '../../../protocol/errors.ts';
 import type { Driver, DriverCapabilities, ExitResult, RunningTask, TaskHandle, TaskSpec } from '../driver.ts';
+import { containerMemoryInUse, type ContainerMemoryStats } from '../memory-usage.ts';
 import { containerOptions, labels, type ContainerSettings } from './container-spec.ts';
 import { hostPathOf, type Placement } from './placement.ts';
 import { SharedFiles } from './shared-files.ts';
@@ -144,6 +145,11 @@ export class DockerDriver implements Driver {
       removed++;
     }
     return removed;
+  }
+
+  async memoryUsage(handle: TaskHandle): Promise<number | undefined> {
+    const stats = await this.#docker.getContainer(handle.ref).stats({ stream: false }).catch(() => undefined);
+    return stats ? containerMemoryInUse(stats as ContainerMemoryStats) : undefined;
   }
 
   async #create(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {

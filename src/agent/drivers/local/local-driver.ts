@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { PassThrough } from 'node:stream';
 import type { Driver, DriverCapabilities, ExitResult, RunningTask, TaskHandle, TaskSpec } from '../driver.ts';
+import { processGroupResidentBytes } from '../memory-usage.ts';
 
 export class LocalDriver implements Driver {
   readonly name = 'local';
@@ -101,6 +102,12 @@ export class LocalDriver implements Driver {
     // handle are removed by the agent's start-up cleanup.
     void known;
     return 0;
+  }
+
+  async memoryUsage(handle: TaskHandle): Promise<number | undefined> {
+    // The operation leads the group (detached), which holds the engine and whatever it starts.
+    const group = Number(handle.ref.split(':')[0]);
+    return group > 0 ? processGroupResidentBytes(group) : undefined;
   }
 }
 
