@@ -1,9 +1,14 @@
 // `npm run bench`: runs the benchmarks (not part of `npm test`) and prints
 // their tables; `--json` also prints one JSON document with every result.
 import os from 'node:os';
+import { claimLatency } from './claim-latency.ts';
+import { controlPlaneScale } from './control-plane-scale.ts';
 import { driverOverhead } from './driver-overhead.ts';
+import { footprint } from './footprint.ts';
+import { logLatency } from './log-latency.ts';
 import { collectHooks } from './measure.ts';
 import { providerCache } from './provider-cache.ts';
+import { throughput } from './throughput.ts';
 
 const json = process.argv.includes('--json');
 const hooks = collectHooks();
@@ -17,6 +22,11 @@ const wanted = (name: string) => only.length === 0 || only.includes(name);
 try {
   if (wanted('driver-overhead')) results.driverOverhead = await driverOverhead(hooks);
   if (wanted('provider-cache')) results.providerCache = await providerCache(hooks);
+  if (wanted('claim-latency')) results.claimLatency = await claimLatency(hooks);
+  if (wanted('throughput')) results.throughput = await throughput(hooks);
+  if (wanted('log-latency')) results.logLatency = await logLatency(hooks);
+  if (wanted('control-plane-scale')) results.controlPlaneScale = await controlPlaneScale(hooks);
+  if (wanted('footprint')) results.footprint = await footprint(hooks);
 } finally {
   await hooks.runAll();
 }
