@@ -5,7 +5,7 @@ import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobAssignment, JobSignal } from '../protocol/agent-api.ts';
-import { AuthError } from './control-plane-client.ts';
+import { AuthError, isTransient } from './control-plane-client.ts';
 import { JobRunner, type AgentDeps, type JobEnd } from './job-runner.ts';
 import type { StopAction } from './shutdown-config.ts';
 import type { PersistedTask } from './task-handles.ts';
@@ -190,8 +190,9 @@ export class OutpostAgent {
           break;
         }
         failures++;
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
-        this.#deps.logger.warn({ err: (error as Error).message, retryInMs: Math.round(delay) }, 'poll failed');
+        const delay = Math.min(15_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        // An unreachable server was already reported once by the client.
+        this.#deps.logger[isTransient(error) ? 'debug' : 'warn']({ err: (error as Error).message, retryInMs: Math.round(delay) }, 'poll failed');
         await sleep(delay, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
       }
     }
@@ -255,10 +256,18 @@ export class OutpostAgent {
     return runnerDone.get(runner) ?? Promise.resolve();
   }
 
+  /**
+   * A failed heartbeat never gives up a job: the server judges leases only
+   * once it has been up for a lease timeout, so heartbeats that resume when
+   * it answers again keep every lease. Failures are retried sooner than the
+   * interval (jittered), to reach a restarted server early in that window.
+   */
   async #heartbeatLoop(): Promise<void> {
+    let failures = 0;
     for (;;) {
       if (!this.#stopping.signal.aborted) {
-        await sleep(this.#heartbeatMs, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+        const wait = failures === 0 ? this.#heartbeatMs : Math.min(this.#heartbeatMs, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        await sleep(wait, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
       } else if (this.#running.size > 0) {
         // Draining: keep the leases of the jobs still running alive.
         await sleep(Math.min(this.#heartbeatMs, 1_000));
@@ -266,7 +275,8 @@ export class OutpostAgent {
       if (this.#fatal || (this.#stopping.signal.aborted && this.#running.size === 0)) break;
       try {
         const status = this.#stopping.signal.aborted ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';
-        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() });
+        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() }, Math.max(1_000, this.#heartbeatMs));
+        failures = 0;
         this.#applySignals(response.signals);
         for (const jobId of response.stale) {
           this.#deps.logger.warn({ job: jobId }, 'the server no longer recognises this job; stopping it');
@@ -280,7 +290,8 @@ export class OutpostAgent {
           this.#poll?.abort();
           break;
         }
-        this.#deps.logger.warn({ err: (error as Error).message }, 'heartbeat failed');
+        failures++;
+        this.#deps.logger[isTransient(error) ? 'debug' : 'warn']({ err: (error as Error).message }, 'heartbeat failed');
       }
     }
   }

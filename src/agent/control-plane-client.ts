@@ -1,7 +1,10 @@
 // The agent's side of the protocol (/api/agent/v1). Transient failures
-// (connection errors, 5xx, 429) are retried with jittered exponential
-// backoff, so agents ride out a server restart; 401 becomes AuthError so the
-// agent can stop with a clear message instead of retrying forever.
+// (connection errors, timeouts, 5xx, 429) are retried with jittered
+// exponential backoff within a budget per call, so agents ride out a server
+// restart or an unreachable server (docs/reliability.md, "Control plane
+// restarts and outages"); 401 becomes AuthError so the agent can stop with a
+// clear message instead of retrying forever. Late retries are safe: the
+// server fences every job update with its lease id.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpAgent, request } from 'undici';
 import type { Logger } from 'pino';
@@ -50,6 +53,24 @@ interface CallOptions {
   signal?: AbortSignal | undefined;
   /** Stop retrying after this long; undefined retries until the signal aborts. */
   retryForMs?: number;
+  /** Gives up one attempt after this long (a server that accepts connections but never answers). */
+  attemptTimeoutMs?: number;
+}
+
+/**
+ * How long job calls are retried while the server cannot be reached. The
+ * job's lease does not lapse meanwhile: the server judges leases only after
+ * it has been up for a lease timeout, and the agent's heartbeats resume as
+ * soon as it answers.
+ */
+export const jobCallBudgetMs = 15 * 60_000;
+/** Calls that carry a job update answer quickly; one that takes longer than this went astray. */
+const updateAttemptTimeoutMs = 60_000;
+const maxRetryDelayMs = 15_000;
+
+/** A failure worth retrying: the server (or the way to it) is down, not the request wrong. */
+export function isTransient(error: unknown): boolean {
+  return !(error instanceof AuthError) && (!(error instanceof ProtocolError) || error.status >= 500 || error.status === 429);
 }
 
 export class ControlPlaneClient {
@@ -57,6 +78,8 @@ export class ControlPlaneClient {
   readonly #logger: Logger;
   // Long-polls need a body timeout longer than the server's poll timeout.
   readonly #dispatcher = new HttpAgent({ bodyTimeout: 120_000, headersTimeout: 120_000, keepAliveTimeout: 60_000 });
+  /** When the control plane stopped answering; undefined while it answers. One warning per outage, not per attempt. */
+  #unreachableSince: number | undefined;
 
   constructor(url: string, logger: Logger) {
     this.#url = url;
@@ -75,16 +98,19 @@ export class ControlPlaneClient {
     return pollResponse.parse(await this.#call('POST', agentPaths.poll, { token: session, body, signal, retryForMs: 0 }));
   }
 
-  async heartbeat(session: string, body: HeartbeatRequest): Promise<HeartbeatResponse> {
-    return heartbeatResponse.parse(await this.#call('POST', agentPaths.heartbeat, { token: session, body, retryForMs: 0 }));
+  /** One attempt (the heartbeat loop retries), bounded by `timeoutMs` so a hung request cannot outlast the lease. */
+  async heartbeat(session: string, body: HeartbeatRequest, timeoutMs = 10_000): Promise<HeartbeatResponse> {
+    return heartbeatResponse.parse(await this.#call('POST', agentPaths.heartbeat, { token: session, body, retryForMs: 0, attemptTimeoutMs: timeoutMs }));
   }
 
   async startJob(session: string, jobId: string, leaseId: string): Promise<void> {
-    await this.#call('POST', agentPaths.jobStart(jobId), { token: session, body: { lease_id: leaseId }, retryForMs: 60_000 });
+    await this.#call('POST', agentPaths.jobStart(jobId), { token: session, body: { lease_id: leaseId }, retryForMs: jobCallBudgetMs, attemptTimeoutMs: updateAttemptTimeoutMs });
   }
 
+  /** One attempt: the log shipper keeps the bytes and retries with its own backoff. */
   async appendLog(session: string, jobId: string, leaseId: string, offset: number, data: Buffer, signal?: AbortSignal): Promise<number> {
-    const result = await this.#call('PUT', agentPaths.jobLogs(jobId), { token: session, raw: data, query: { lease_id: leaseId, offset }, signal, retryForMs: 0 });
+    const options = { token: session, raw: data, query: { lease_id: leaseId, offset }, signal, retryForMs: 0, attemptTimeoutMs: updateAttemptTimeoutMs };
+    const result = await this.#call('PUT', agentPaths.jobLogs(jobId), options);
     return logAppendResponse.parse(result).size;
   }
 
@@ -93,7 +119,7 @@ export class ControlPlaneClient {
   }
 
   async finishJob(session: string, jobId: string, body: JobFinishRequest, signal?: AbortSignal): Promise<void> {
-    await this.#call('POST', agentPaths.jobFinish(jobId), { token: session, body, signal });
+    await this.#call('POST', agentPaths.jobFinish(jobId), { token: session, body, signal, retryForMs: jobCallBudgetMs, attemptTimeoutMs: updateAttemptTimeoutMs });
   }
 
   async close(): Promise<void> {
@@ -104,17 +130,35 @@ export class ControlPlaneClient {
     const started = Date.now();
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#once(method, path, options);
+        const result = await this.#once(method, path, options);
+        this.#reachable();
+        return result;
       } catch (error) {
-        const transient = !(error instanceof AuthError) && (!(error instanceof ProtocolError) || error.status >= 500 || error.status === 429);
+        if (options.signal?.aborted || !isTransient(error)) {
+          if (!isTransient(error)) this.#reachable();
+          throw error;
+        }
+        this.#unreachable(path, error as Error);
         const budget = options.retryForMs;
-        const outOfTime = budget !== undefined && Date.now() - started >= budget;
-        if (!transient || outOfTime || options.signal?.aborted) throw error;
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
-        this.#logger.warn({ path, attempt: attempt + 1, retryInMs: Math.round(delay), err: (error as Error).message }, 'control plane request failed; retrying');
+        if (budget !== undefined && Date.now() - started >= budget) throw error;
+        const delay = Math.min(maxRetryDelayMs, 250 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
+        this.#logger.debug({ path, attempt: attempt + 1, retryInMs: Math.round(delay), err: (error as Error).message }, 'control plane request failed; retrying');
         await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
       }
     }
+  }
+
+  /** The first failure of an outage is a warning; the attempts after it are debug lines. */
+  #unreachable(path: string, error: Error): void {
+    if (this.#unreachableSince !== undefined) return;
+    this.#unreachableSince = Date.now();
+    this.#logger.warn({ path, err: error.message }, 'the control plane cannot be reached; retrying with backoff (running jobs go on, their logs are buffered)');
+  }
+
+  #reachable(): void {
+    if (this.#unreachableSince === undefined) return;
+    this.#logger.warn({ downForMs: Date.now() - this.#unreachableSince }, 'the control plane answers again');
+    this.#unreachableSince = undefined;
   }
 
   async #once(method: string, path: string, options: CallOptions): Promise<unknown> {
@@ -129,7 +173,9 @@ export class ControlPlaneClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(options.body);
     }
-    const response = await request(url, { method: method as 'POST', headers, body, signal: options.signal, dispatcher: this.#dispatcher });
+    const timeout = options.attemptTimeoutMs === undefined ? undefined : AbortSignal.timeout(options.attemptTimeoutMs);
+    const signal = timeout && options.signal ? AbortSignal.any([options.signal, timeout]) : (timeout ?? options.signal);
+    const response = await request(url, { method: method as 'POST', headers, body, signal, dispatcher: this.#dispatcher });
     const text = await response.body.text();
     if (response.statusCode === 204 || text.length === 0) {
       if (response.statusCode < 300) return undefined;

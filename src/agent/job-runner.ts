@@ -178,6 +178,8 @@ export class JobRunner {
       startOffset: assignment.log_offset,
       logger: this.#logger,
       onDelivered: (bytes) => deps.metrics?.logBytesShipped(bytes),
+      // Beside the job's directory, not in it: the sandbox must not see it, and destroy() removes the directory before the log is closed.
+      spillFile: path.join(deps.config.dataDir, 'jobs', `${assignment.job_id}.log-spill`),
     }));
     try {
       await deps.client.startJob(deps.session(), assignment.job_id, assignment.lease_id);

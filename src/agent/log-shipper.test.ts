@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import type { ControlPlaneClient } from './control-plane-client.ts';
@@ -147,4 +151,59 @@ test('onDelivered counts each confirmed byte once, even when answers are lost an
   await log.close();
   assert.equal(server.size, 20 * 100 * 1024);
   assert.equal(delivered, server.size);
+});
+
+function spillingShipper(server: FakeServer, spillFile: string, limits: { memory: number; spill: number }): LogShipper {
+  return new LogShipper({
+    client: server.client,
+    session: 's',
+    jobId: 'j',
+    leaseId: 'l',
+    startOffset: 0,
+    logger: pino({ level: 'silent' }),
+    spillFile,
+    memoryLimitBytes: limits.memory,
+    spillLimitBytes: limits.spill,
+  });
+}
+
+test('output beyond the memory bound spills to a file and is replayed in order, with no gap and no duplicate', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'log-spill-'));
+  try {
+    const server = new FakeServer();
+    let down = true;
+    server.fault = () => (down ? 'fail' : 'ok');
+    const spillFile = path.join(dir, 'job.log-spill');
+    const log = spillingShipper(server, spillFile, { memory: MiB, spill: 64 * MiB });
+    const written: Buffer[] = [];
+    for (let index = 0; index < 400; index++) {
+      written.push(block(index, 50 * 1024 + index));
+      log.write(written.at(-1)!);
+      assert.ok(log.buffered <= MiB, `${log.buffered} bytes held in memory`);
+    }
+    assert.ok(log.spilled > 15 * MiB, `${log.spilled} bytes spilled`);
+    assert.ok(existsSync(spillFile), 'the spill file is where the agent put it');
+    down = false;
+    await log.close();
+    assert.ok(server.text().equals(Buffer.concat(written)), 'the log arrived exactly as written');
+    assert.equal(existsSync(spillFile), false, 'the spill file is removed once the log is closed');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a server that is down is retried with backoff, not every tick, and close() waits for it within its outage budget', async () => {
+  const server = new FakeServer();
+  let down = true;
+  server.fault = () => (down ? 'fail' : 'ok');
+  const log = shipper(server);
+  log.line('before the outage');
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  // One try per 200 ms tick would be 15.
+  assert.ok(server.requests <= 8, `${server.requests} requests in 3 s`);
+  log.line('the last line');
+  setTimeout(() => (down = false), 2_000);
+  // Its own timeout (1 s) runs only while the server answers.
+  await log.close(1_000, 30_000);
+  assert.equal(server.text().toString(), 'before the outage\nthe last line\n');
 });

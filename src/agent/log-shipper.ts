@@ -4,80 +4,33 @@
 // neither lose nor duplicate bytes (the server ignores bytes it already has).
 //
 // Throughput: while a backlog exists the next chunk goes out as soon as the
-// previous one is confirmed; small output is flushed every 200 ms. Memory:
-// the backlog is bounded; output beyond the bound keeps its beginning and its
-// most recent end, with a line in the log saying how much was dropped between.
+// previous one is confirmed; small output is flushed every 200 ms. A failed
+// send is retried with jittered exponential backoff (up to 10 s), so a server
+// that is down is not hammered. Memory: the backlog held in memory is
+// bounded; beyond it output spills to a file next to the job's directory and
+// is read back in order (log-spill.ts). Only output beyond the spill file's
+// bound is dropped: its beginning and most recent end are kept, with a line
+// in the log saying how much was dropped between.
 import type { Logger } from 'pino';
+import { ByteQueue } from './byte-queue.ts';
 import { AuthError, ProtocolError, type ControlPlaneClient } from './control-plane-client.ts';
+import { LogSpill } from './log-spill.ts';
 
 const flushIntervalMs = 200;
 const maxChunkBytes = 1024 * 1024;
 /** A backlog at least this large is sent without waiting for the next tick. */
 const backlogBytes = 64 * 1024;
-/** Bytes kept from the start of a backlog that overflows, and from its most recent end. */
-const headLimitBytes = 32 * 1024 * 1024;
+/** Backlog held in memory before output spills to disk (or, without a spill file, before the middle is dropped). */
+const memoryLimitBytes = 32 * 1024 * 1024;
+/** The spill file's bound: the server's default OUTPOST_MAX_LOG_MB, beyond which it would refuse the log anyway. */
+const spillLimitBytes = 512 * 1024 * 1024;
+/** Most recent output kept once the spill file (or memory) is full. */
 const tailLimitBytes = 32 * 1024 * 1024;
 /** What close() keeps of a backlog it cannot ship in time: the end, where the error usually is. */
 const closingTailBytes = 256 * 1024;
-
-const empty = Buffer.alloc(0);
-
-/** Buffers in order, taken from the front without copying the rest. */
-class ByteQueue {
-  #items: Buffer[] = [];
-  #first = 0;
-  bytes = 0;
-
-  push(data: Buffer): void {
-    this.#items.push(data);
-    this.bytes += data.length;
-  }
-
-  /** Up to `limit` bytes from the front, copied only when they span buffers. */
-  peek(limit: number): Buffer {
-    const head = this.#items[this.#first];
-    if (!head) return empty;
-    if (head.length >= limit || this.#first === this.#items.length - 1) return head.subarray(0, limit);
-    const parts: Buffer[] = [];
-    let taken = 0;
-    for (let index = this.#first; index < this.#items.length && taken < limit; index++) {
-      const part = this.#items[index]!.subarray(0, limit - taken);
-      parts.push(part);
-      taken += part.length;
-    }
-    return Buffer.concat(parts, taken);
-  }
-
-  /** Removes `count` bytes from the front. */
-  drop(count: number): void {
-    let left = Math.min(count, this.bytes);
-    this.bytes -= left;
-    while (left > 0) {
-      const head = this.#items[this.#first]!;
-      if (head.length <= left) {
-        left -= head.length;
-        this.#items[this.#first++] = empty;
-      } else {
-        this.#items[this.#first] = head.subarray(left);
-        left = 0;
-      }
-    }
-    // Compact now and then so the array does not grow without end.
-    if (this.#first > 1024 && this.#first * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#first);
-      this.#first = 0;
-    }
-  }
-
-  /** Removes everything, returning the buffers in order. */
-  takeAll(): Buffer[] {
-    const all = this.#items.slice(this.#first);
-    this.#items = [];
-    this.#first = 0;
-    this.bytes = 0;
-    return all;
-  }
-}
+/** How long close() waits for a control plane that cannot be reached, on top of its own timeout. */
+export const logOutageBudgetMs = 15 * 60_000;
+const maxRetryDelayMs = 10_000;
 
 function droppedLine(bytes: number): Buffer {
   return Buffer.from(`\n[outpost agent] ${bytes} bytes of output were dropped here: the job wrote faster than the control plane accepted its log\n`);
@@ -89,15 +42,22 @@ export class LogShipper {
   readonly #jobId: string;
   readonly #leaseId: string;
   readonly #logger: Logger;
+  readonly #memoryLimit: number;
   /** Bytes to ship next, in order; the first ones may be in flight. */
   readonly #pending = new ByteQueue();
-  /** While the backlog overflows: the most recent output, shipped after a marker once #pending is sent. */
+  /** Output that did not fit #pending, shipped after it. */
+  readonly #spill: LogSpill | undefined;
+  #spillNoted = false;
+  /** While the spill (or memory) overflows: the most recent output, shipped after a marker once the rest is sent. */
   #tail: ByteQueue | undefined;
   #droppedBytes = 0;
   /** Offset of the first pending byte (= bytes the server has confirmed). */
   #offset: number;
   /** The last request was answered, so the server holds exactly #offset bytes. */
   #inSync = true;
+  /** Sends failed in a row, and when the next may go out. */
+  #failures = 0;
+  #retryAt = 0;
   #inFlight: Promise<void> | undefined;
   /** Closing: send whatever is left, however small, until this time (then close() looks again). */
   #closingUntil: number | undefined;
@@ -115,6 +75,10 @@ export class LogShipper {
     startOffset: number;
     logger: Logger;
     onDelivered?: ((bytes: number) => void) | undefined;
+    /** Where output beyond the memory bound goes; without it, that output is dropped (head and tail kept). */
+    spillFile?: string | undefined;
+    spillLimitBytes?: number;
+    memoryLimitBytes?: number;
   }) {
     this.#onDelivered = options.onDelivered;
     this.#client = options.client;
@@ -123,13 +87,15 @@ export class LogShipper {
     this.#leaseId = options.leaseId;
     this.#offset = options.startOffset;
     this.#logger = options.logger;
+    this.#memoryLimit = options.memoryLimitBytes ?? memoryLimitBytes;
+    if (options.spillFile !== undefined) this.#spill = new LogSpill(options.spillFile, options.spillLimitBytes ?? spillLimitBytes);
     this.#timer = setInterval(() => void this.#flush(), flushIntervalMs);
     this.#timer.unref();
   }
 
   /** Bytes written so far and not dropped, confirmed or not. */
   get size(): number {
-    return this.#offset + this.#pending.bytes + (this.#tail?.bytes ?? 0);
+    return this.#offset + this.#undelivered();
   }
 
   /** Bytes held in memory. */
@@ -137,12 +103,22 @@ export class LogShipper {
     return this.#pending.bytes + (this.#tail?.bytes ?? 0);
   }
 
+  /** Bytes waiting in the spill file. */
+  get spilled(): number {
+    return this.#spill?.bytes ?? 0;
+  }
+
   write(data: Buffer | string): void {
     if (this.#dead) return;
     const bytes = typeof data === 'string' ? Buffer.from(data) : data;
     if (bytes.length === 0) return;
-    if (!this.#tail && this.#pending.bytes + bytes.length <= headLimitBytes) {
+    if (!this.#tail && this.spilled === 0 && this.#pending.bytes + bytes.length <= this.#memoryLimit) {
       this.#pending.push(bytes);
+    } else if (!this.#tail && this.#spill?.append(bytes)) {
+      if (!this.#spillNoted) {
+        this.#spillNoted = true;
+        this.#logger.warn({ job: this.#jobId, memoryBytes: this.#pending.bytes }, 'the job log backlog outgrew memory; spilling it to disk until the control plane takes it');
+      }
     } else {
       this.#tail ??= new ByteQueue();
       this.#tail.push(bytes);
@@ -153,7 +129,7 @@ export class LogShipper {
       }
     }
     // A backlog goes out at once, unless the last send failed: then the
-    // next tick retries, so a server that is down is not hammered.
+    // backoff decides, so a server that is down is not hammered.
     if (this.#pending.bytes >= backlogBytes && this.#inSync) void this.#flush();
   }
 
@@ -161,46 +137,67 @@ export class LogShipper {
     this.write(`${text}\n`);
   }
 
-  /** Sends everything still buffered; gives up after `timeoutMs`. */
-  async close(timeoutMs = 60_000): Promise<void> {
+  /**
+   * Sends everything still buffered; gives up after `timeoutMs` of a server
+   * that answers. Time the server cannot be reached does not count, up to
+   * `outageMs` more: a job that ends during an outage still gets its whole
+   * log once the server is back. Short closes (a job given up on) do not wait out an outage.
+   */
+  async close(timeoutMs = 60_000, outageMs = timeoutMs < 60_000 ? 0 : logOutageBudgetMs): Promise<void> {
     clearInterval(this.#timer);
     const started = Date.now();
-    const deadline = started + timeoutMs;
+    let paused = 0;
     let trimmed = false;
-    while (!this.#dead && this.buffered > 0 && Date.now() < deadline) {
+    for (;;) {
+      if (this.#dead || this.#undelivered() === 0) break;
+      const now = Date.now();
+      const active = now - started - paused;
+      if (active >= timeoutMs) break;
       // Half the time gone and much left: the end of the output (where the
       // error usually is) matters more than its middle.
-      if (!trimmed && this.#inSync && !this.#inFlight && Date.now() - started > timeoutMs / 2 && this.buffered > closingTailBytes) {
+      if (!trimmed && this.#inSync && !this.#inFlight && active > timeoutMs / 2 && this.#undelivered() > closingTailBytes) {
         trimmed = true;
         this.#keepOnlyTail(closingTailBytes);
       }
       // A send under way (started by a write or a tick) obeys this too.
-      this.#closingUntil = trimmed ? deadline : Math.min(deadline, started + timeoutMs / 2);
+      this.#closingUntil = now + (trimmed ? timeoutMs - active : Math.max(0, timeoutMs / 2 - active));
+      const unreachable = !this.#inSync;
       await this.#flush();
-      if (this.buffered > 0) await new Promise((resolve) => setTimeout(resolve, flushIntervalMs));
+      if (this.#undelivered() > 0) await new Promise((resolve) => setTimeout(resolve, flushIntervalMs));
+      if (unreachable && !this.#inSync && paused < outageMs) paused = Math.min(outageMs, paused + (Date.now() - now));
     }
     await this.#inFlight;
-    if (this.buffered > 0 && !this.#dead) {
-      this.#logger.error({ job: this.#jobId, bytes: this.buffered }, 'could not deliver the end of the job log');
+    if (this.#undelivered() > 0 && !this.#dead) {
+      this.#logger.error({ job: this.#jobId, bytes: this.#undelivered() }, 'could not deliver the end of the job log');
     }
+    this.#spill?.remove();
+  }
+
+  #undelivered(): number {
+    return this.#pending.bytes + this.spilled + (this.#tail?.bytes ?? 0);
   }
 
   /** Replaces the backlog by a marker and its last `keep` bytes (only when nothing is in flight). */
   #keepOnlyTail(keep: number): void {
-    const all = new ByteQueue();
-    for (const part of this.#pending.takeAll()) all.push(part);
-    for (const part of this.#tail?.takeAll() ?? []) all.push(part);
-    this.#tail = undefined;
-    const dropped = all.bytes - keep;
-    all.drop(dropped);
+    let drop = this.#undelivered() - keep;
+    const dropped = drop;
+    // In order: memory first, then the spill file, then the most recent output.
+    const fromPending = Math.min(drop, this.#pending.bytes);
+    this.#pending.drop(fromPending);
+    drop -= fromPending;
+    const fromSpill = Math.min(drop, this.spilled);
+    this.#spill?.skip(fromSpill);
+    drop -= fromSpill;
+    this.#tail?.drop(drop);
+    const rest = this.#pending.takeAll();
     this.#pending.push(droppedLine(this.#droppedBytes + dropped));
     this.#droppedBytes = 0;
-    for (const part of all.takeAll()) this.#pending.push(part);
+    for (const part of rest) this.#pending.push(part);
   }
 
-  /** Starts sending unless a send is under way; it goes on while a backlog remains. */
+  /** Starts sending unless a send is under way or the backoff says wait; it goes on while a backlog remains. */
   #flush(): Promise<void> {
-    if (this.#inFlight || this.#dead || this.buffered === 0) return this.#inFlight ?? Promise.resolve();
+    if (this.#inFlight || this.#dead || this.#undelivered() === 0 || Date.now() < this.#retryAt) return this.#inFlight ?? Promise.resolve();
     this.#inFlight = this.#drain().finally(() => {
       this.#inFlight = undefined;
     });
@@ -209,17 +206,30 @@ export class LogShipper {
 
   async #drain(): Promise<void> {
     do {
-      if (this.#pending.bytes === 0 && this.#tail) {
-        // The head is confirmed: the marker and the recent output follow it.
+      this.#refill();
+      if (this.#pending.bytes === 0 && this.spilled === 0 && this.#tail) {
+        // Everything before is confirmed: the marker and the recent output follow it.
         if (this.#droppedBytes > 0) this.#pending.push(droppedLine(this.#droppedBytes));
         for (const part of this.#tail.takeAll()) this.#pending.push(part);
         this.#tail = undefined;
         this.#droppedBytes = 0;
       }
-      // A failed send is retried at the next tick, not in a tight loop.
       if (!(await this.#send())) return;
       if (this.#closingUntil !== undefined && Date.now() >= this.#closingUntil) return;
-    } while (!this.#dead && (this.#pending.bytes >= backlogBytes || this.#tail || (this.#closingUntil !== undefined && this.#pending.bytes > 0)));
+    } while (!this.#dead && (this.#pending.bytes >= backlogBytes || this.spilled > 0 || this.#tail || (this.#closingUntil !== undefined && this.#pending.bytes > 0)));
+  }
+
+  /** Moves the front of the spill file into memory once the memory backlog runs low. */
+  #refill(): void {
+    if (!this.#spill || this.spilled === 0 || this.#pending.bytes >= maxChunkBytes) return;
+    try {
+      this.#pending.push(this.#spill.take(Math.max(maxChunkBytes, this.#memoryLimit - this.#pending.bytes)));
+    } catch (error) {
+      this.#droppedBytes += this.spilled;
+      this.#spill.discard();
+      this.#logger.error({ job: this.#jobId, err: (error as Error).message }, 'could not read back the spilled job log; that part is dropped');
+      if (!this.#tail) this.#tail = new ByteQueue();
+    }
   }
 
   /** One request; whether it was answered. */
@@ -234,6 +244,8 @@ export class LogShipper {
       this.#offset += confirmed;
       if (confirmed > 0) this.#onDelivered?.(confirmed);
       this.#inSync = true;
+      this.#failures = 0;
+      this.#retryAt = 0;
       return true;
     } catch (error) {
       this.#inSync = false;
@@ -244,12 +256,16 @@ export class LogShipper {
         this.#offset = error.meta.size;
         return false;
       }
-      if (error instanceof AuthError || (error instanceof ProtocolError && error.status < 500)) {
+      if (error instanceof AuthError || (error instanceof ProtocolError && error.status < 500 && error.status !== 429)) {
         this.#dead = true;
         this.#logger.warn({ job: this.#jobId, err: error.message }, 'log shipping stopped');
         return false;
       }
-      this.#logger.debug({ job: this.#jobId, err: (error as Error).message }, 'log chunk not delivered; will retry');
+      // The client says once per outage that the server cannot be reached.
+      this.#failures++;
+      const delay = Math.min(maxRetryDelayMs, flushIntervalMs * 2 ** Math.min(this.#failures - 1, 6)) * (0.5 + Math.random() / 2);
+      this.#retryAt = Date.now() + delay;
+      this.#logger.debug({ job: this.#jobId, err: (error as Error).message, retryInMs: Math.round(delay) }, 'log chunk not delivered; will retry');
       return false;
     }
   }

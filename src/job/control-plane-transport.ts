@@ -1,6 +1,8 @@
 // HTTP to the control plane with the job token: retries what is transient
-// (connection failures, 502/503/504) with exponential backoff, never a 4xx,
-// and turns error responses into OutpostError with the server's code.
+// (connection failures, 429, 502/503/504) with jittered exponential backoff
+// for up to ten minutes, so a job rides out a control plane restart; never a
+// 4xx (a job token the server revoked fences a job whose lease moved on).
+// Turns error responses into OutpostError with the server's code.
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
@@ -9,13 +11,18 @@ import { OutpostError, isErrorCode, type ErrorCode } from '../protocol/errors.ts
 import { CanceledError } from './cancellation.ts';
 
 export interface RetryPolicy {
-  readonly attempts: number;
+  /** No new attempt starts after this long. */
+  readonly budgetMs: number;
   readonly firstDelayMs: number;
   readonly maxDelayMs: number;
 }
 
-/** About 15 s of retrying: long enough for a control plane restart behind a proxy. */
-export const defaultRetryPolicy: RetryPolicy = { attempts: 5, firstDelayMs: 1000, maxDelayMs: 8000 };
+/**
+ * Ten minutes: a control plane restart or a short outage. Less than the
+ * agent's budget for reporting the job's end (control-plane-client.ts), so
+ * the agent can still report a job that gave up here.
+ */
+export const defaultRetryPolicy: RetryPolicy = { budgetMs: 10 * 60_000, firstDelayMs: 500, maxDelayMs: 10_000 };
 
 export interface ProxySettings {
   readonly httpProxy?: string | undefined;
@@ -28,7 +35,7 @@ export interface TransportOptions {
   readonly token: string;
   readonly retry?: RetryPolicy;
   readonly proxy?: ProxySettings;
-  /** Told about each retry, so the run log shows why the job is waiting. */
+  /** Told when the control plane stops answering and when it answers again (not each retry), so the run log shows why the job waits. */
   readonly onRetry?: (message: string) => void;
 }
 
@@ -44,7 +51,7 @@ export interface ControlPlaneRequest {
 
 export type ResponseHandler<T> = (response: Dispatcher.ResponseData) => Promise<T>;
 
-const retryableStatuses = new Set([502, 503, 504]);
+const retryableStatuses = new Set([429, 502, 503, 504]);
 
 /** A failure worth another attempt; carries the message to show if attempts run out. */
 class TransientFailure extends Error {
@@ -61,6 +68,8 @@ export class ControlPlaneTransport {
   readonly #retry: RetryPolicy;
   readonly #dispatcher: Dispatcher;
   readonly #onRetry: (message: string) => void;
+  /** When the current outage began; undefined while the control plane answers. */
+  #unreachableSince: number | undefined;
 
   constructor(options: TransportOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -76,15 +85,24 @@ export class ControlPlaneTransport {
 
   /** Sends the request; `handle` reads a 2xx response (a failure inside it is retried too). */
   async send<T>(req: ControlPlaneRequest, handle: ResponseHandler<T>): Promise<T> {
+    const started = Date.now();
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.#attempt(req, handle);
+        const result = await this.#attempt(req, handle);
+        this.#answered();
+        return result;
       } catch (error) {
         if (req.signal?.aborted) throw new CanceledError();
-        if (!(error instanceof TransientFailure)) throw error;
-        if (attempt >= this.#retry.attempts) throw error.finalError;
-        const delay = Math.min(this.#retry.firstDelayMs * 2 ** (attempt - 1), this.#retry.maxDelayMs);
-        this.#onRetry(`${error.message}; retrying in ${formatDelay(delay)} (attempt ${attempt + 1} of ${this.#retry.attempts})`);
+        if (!(error instanceof TransientFailure)) {
+          this.#answered();
+          throw error;
+        }
+        if (Date.now() - started >= this.#retry.budgetMs) throw error.finalError;
+        const delay = Math.min(this.#retry.firstDelayMs * 2 ** (attempt - 1), this.#retry.maxDelayMs) * (0.5 + Math.random() / 2);
+        if (this.#unreachableSince === undefined) {
+          this.#unreachableSince = Date.now();
+          this.#onRetry(`${error.message}; retrying with backoff for up to ${formatDelay(this.#retry.budgetMs)}`);
+        }
         try {
           await sleep(delay, undefined, { signal: req.signal });
         } catch {
@@ -96,6 +114,12 @@ export class ControlPlaneTransport {
 
   async close(): Promise<void> {
     await this.#dispatcher.close();
+  }
+
+  #answered(): void {
+    if (this.#unreachableSince === undefined) return;
+    this.#onRetry(`the control plane answers again after ${formatDelay(Date.now() - this.#unreachableSince)}`);
+    this.#unreachableSince = undefined;
   }
 
   async #attempt<T>(req: ControlPlaneRequest, handle: ResponseHandler<T>): Promise<T> {
@@ -182,5 +206,6 @@ function codeForStatus(status: number): ErrorCode {
 }
 
 function formatDelay(ms: number): string {
-  return ms < 1000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
+  if (ms >= 60_000) return `${Math.round(ms / 6_000) / 10} min`;
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${Math.round(ms / 100) / 10}s`;
 }

@@ -35,6 +35,7 @@ describe('buildEngineEnvironment', () => {
     assert.equal(built.env.TF_HTTP_UNLOCK_METHOD, 'DELETE');
     assert.equal(built.env.TF_HTTP_USERNAME, 'job');
     assert.equal(built.env.TF_HTTP_PASSWORD, 'job-token');
+    assert.equal(built.env.TF_HTTP_RETRY_MAX, '64', 'the state backend rides out a control plane restart');
     assert.equal(built.env.TF_IN_AUTOMATION, '1');
     assert.equal(built.env.TF_INPUT, '0');
     assert.equal(built.env.TF_CLI_CONFIG_FILE, '/work/outpost.tfrc');

@@ -59,6 +59,13 @@ function outpostVariables(input: EngineEnvironmentInput): Record<string, string>
     // accepts the job token as the password of user "job".
     TF_HTTP_USERNAME: 'job',
     TF_HTTP_PASSWORD: input.token,
+    // The backend retries connection failures, 429 and 5xx; its default (2
+    // retries, about 3 s) would lose the state save of an apply that ends
+    // while the control plane restarts. 1, 2, 4, 8 s, then every 10 s:
+    // about 10 minutes, the job operation's own budget (control-plane-transport.ts).
+    TF_HTTP_RETRY_MAX: '64',
+    TF_HTTP_RETRY_WAIT_MIN: '1',
+    TF_HTTP_RETRY_WAIT_MAX: '10',
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
     TF_CLI_CONFIG_FILE: input.cliConfigFile,

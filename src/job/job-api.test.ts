@@ -8,7 +8,7 @@ import { ControlPlaneTransport } from './control-plane-transport.ts';
 import { startFakeControlPlane, type FakeControlPlane } from './fake-control-plane.test-support.ts';
 import { JobApi } from './job-api.ts';
 
-const fast = { attempts: 3, firstDelayMs: 5, maxDelayMs: 20 };
+const fast = { budgetMs: 200, firstDelayMs: 5, maxDelayMs: 20 };
 const spec = {
   job_id: 'j', run_id: 'r', kind: 'plan' as const, is_destroy: false, plan_only: false,
   workspace: { id: 'w', name: 'w', working_directory: '' }, engine: { name: 'opentofu' as const, version: '1.10.10' }, variables: [],
@@ -25,16 +25,17 @@ describe('JobApi over the transport', () => {
   const api = (token = 'token-1', retries: string[] = []): JobApi =>
     new JobApi(new ControlPlaneTransport({ baseUrl: plane.url, token, retry: fast, onRetry: (message) => retries.push(message) }));
 
-  it('retries 503 until the control plane answers', async () => {
-    plane.unavailable.set(agentPaths.jobSpec, 2);
+  it('retries 503 until the control plane answers, saying so once when it fails and once when it answers again', async () => {
+    plane.unavailable.set(agentPaths.jobSpec, 3);
     const retries: string[] = [];
     assert.equal((await api('token-1', retries).fetchSpec()).job_id, 'j');
-    assert.equal(retries.length, 2);
-    assert.match(retries[0] ?? '', /answered 503; retrying/);
+    assert.equal(retries.length, 2, retries.join('\n'));
+    assert.match(retries[0] ?? '', /answered 503; retrying with backoff for up to 200ms/);
+    assert.match(retries[1] ?? '', /answers again after/);
   });
 
-  it('gives up after the last attempt with the server\'s code', async () => {
-    plane.unavailable.set(agentPaths.jobSpec, 5);
+  it('gives up once its time budget is spent, with the server\'s code', async () => {
+    plane.unavailable.set(agentPaths.jobSpec, 1_000);
     await assert.rejects(api().fetchSpec(), (error: unknown) => error instanceof OutpostError && error.code === 'unavailable');
     plane.unavailable.clear();
   });

@@ -111,6 +111,9 @@ export async function lockState(ctx: ServerContext, workspaceId: string, info: L
     });
     if (taken) return undefined;
     const holder = await repo.findLock(ctx.db, workspaceId);
+    // The engine retrying a lock request whose answer it lost (a control
+    // plane restart): the lock it asks for is already its own.
+    if (holder && jobId !== null && holder.job_id === jobId && holder.lock_id === info.ID) return undefined;
     if (holder) return holderView(holder, jobId);
   }
   throw new OutpostError('state_locked', 'the state lock is changing hands too quickly; try again');
