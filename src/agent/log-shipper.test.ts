@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { mock, test } from 'node:test';
 import { pino } from 'pino';
 import type { ControlPlaneClient } from './control-plane-client.ts';
 import { LogShipper } from './log-shipper.ts';
@@ -206,4 +206,27 @@ test('a server that is down is retried with backoff, not every tick, and close()
   // Its own timeout (1 s) runs only while the server answers.
   await log.close(1_000, 30_000);
   assert.equal(server.text().toString(), 'before the outage\nthe last line\n');
+});
+
+test('a line goes out when it is written, not at the next tick; lines arriving meanwhile go in the next request', async (t) => {
+  // With timers frozen, only a send made at write time can deliver the first line.
+  mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
+  t.after(() => mock.timers.reset());
+  const server = new FakeServer();
+  const log = shipper(server);
+  const settle = () => new Promise((resolve) => setImmediate(resolve));
+  log.line('first');
+  await settle();
+  assert.equal(server.text().toString(), 'first\n');
+  // Within the least gap between sends: the next lines wait for it, together.
+  log.line('second');
+  log.line('third');
+  await settle();
+  assert.equal(server.requests, 1);
+  mock.timers.tick(25);
+  await settle();
+  assert.equal(server.text().toString(), 'first\nsecond\nthird\n');
+  assert.equal(server.requests, 2, 'the two lines went in one request');
+  mock.timers.reset();
+  await log.close();
 });

@@ -3,8 +3,11 @@
 // the size that includes it, so retries after a timeout or a server restart
 // neither lose nor duplicate bytes (the server ignores bytes it already has).
 //
-// Throughput: while a backlog exists the next chunk goes out as soon as the
-// previous one is confirmed; small output is flushed every 200 ms. A failed
+// Latency and throughput: output goes out as soon as it is written when no
+// request is in flight (at most one request per 25 ms), and what arrives
+// meanwhile goes in the next request, sent as soon as the previous one is
+// confirmed: a line reaches the server within about a round trip, and a
+// chatty job makes few, larger requests. A failed
 // send is retried with jittered exponential backoff (up to 10 s), so a server
 // that is down is not hammered. Memory: the backlog held in memory is
 // bounded; beyond it output spills to a file next to the job's directory and
@@ -16,7 +19,10 @@ import { ByteQueue } from './byte-queue.ts';
 import { AuthError, ProtocolError, type ControlPlaneClient } from './control-plane-client.ts';
 import { LogSpill } from './log-spill.ts';
 
+/** Safety net: anything a nudge missed goes out within this. Also the first retry delay. */
 const flushIntervalMs = 200;
+/** Least time between two sends, so a job printing line by line does not make a request per line. */
+const minSendGapMs = 25;
 const maxChunkBytes = 1024 * 1024;
 /** A backlog at least this large is sent without waiting for the next tick. */
 const backlogBytes = 64 * 1024;
@@ -62,6 +68,9 @@ export class LogShipper {
   /** Closing: send whatever is left, however small, until this time (then close() looks again). */
   #closingUntil: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** A send scheduled for the end of the minimum gap. */
+  #soon: NodeJS.Timeout | undefined;
+  #lastSendAt = 0;
   #dead = false;
 
   /** Told how many more bytes the server confirmed, after each confirmation (the agent's metrics). */
@@ -131,6 +140,23 @@ export class LogShipper {
     // A backlog goes out at once, unless the last send failed: then the
     // backoff decides, so a server that is down is not hammered.
     if (this.#pending.bytes >= backlogBytes && this.#inSync) void this.#flush();
+    else this.#nudge();
+  }
+
+  /** Sends soon: now if the last send was long enough ago, else at the end of the gap. */
+  #nudge(): void {
+    // While closing, close() paces the sends itself (and may trim between them).
+    if (!this.#inSync || this.#inFlight || this.#soon || this.#dead || this.#closingUntil !== undefined) return;
+    const wait = this.#lastSendAt + minSendGapMs - Date.now();
+    if (wait <= 0) {
+      void this.#flush();
+      return;
+    }
+    this.#soon = setTimeout(() => {
+      this.#soon = undefined;
+      void this.#flush();
+    }, wait);
+    this.#soon.unref();
   }
 
   line(text: string): void {
@@ -145,6 +171,8 @@ export class LogShipper {
    */
   async close(timeoutMs = 60_000, outageMs = timeoutMs < 60_000 ? 0 : logOutageBudgetMs): Promise<void> {
     clearInterval(this.#timer);
+    clearTimeout(this.#soon);
+    this.#soon = undefined;
     const started = Date.now();
     let paused = 0;
     let trimmed = false;
@@ -200,6 +228,8 @@ export class LogShipper {
     if (this.#inFlight || this.#dead || this.#undelivered() === 0 || Date.now() < this.#retryAt) return this.#inFlight ?? Promise.resolve();
     this.#inFlight = this.#drain().finally(() => {
       this.#inFlight = undefined;
+      // Output that arrived during the last request goes out next.
+      if (this.#pending.bytes > 0) this.#nudge();
     });
     return this.#inFlight;
   }
@@ -237,6 +267,7 @@ export class LogShipper {
     // Writes may arrive while this request is in flight: they join the queue
     // behind the chunk, which leaves it only once confirmed.
     const chunk = this.#pending.peek(maxChunkBytes);
+    this.#lastSendAt = Date.now();
     try {
       const size = await this.#client.appendLog(this.#session, this.#jobId, this.#leaseId, this.#offset, chunk);
       const confirmed = Math.max(0, Math.min(size - this.#offset, this.#pending.bytes));
