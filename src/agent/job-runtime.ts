@@ -14,6 +14,8 @@ export interface JobRuntime {
   root: string;
   /** The job operation's entry module inside `root`. */
   entry: string;
+  /** Environment the operation's Node process runs with (its compile cache). */
+  env?: Readonly<Record<string, string>>;
 }
 
 /** Relative path of the entry module inside the app (and the runtime). */

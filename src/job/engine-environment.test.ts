@@ -9,7 +9,7 @@ const variable = (key: string, value: string, category: 'terraform' | 'env'): Jo
 
 describe('buildEngineEnvironment', () => {
   const built = buildEngineEnvironment({
-    inherited: { PATH: '/usr/bin', HOME: '/home/job', OUTPOST_JOB_TOKEN: 'secret', SCALR_TOKEN: 'secret', outpost_lower: 'x', TF_LOG: 'info' },
+    inherited: { PATH: '/usr/bin', HOME: '/home/job', OUTPOST_JOB_TOKEN: 'secret', SCALR_TOKEN: 'secret', outpost_lower: 'x', TF_LOG: 'info', NODE_COMPILE_CACHE: '/data/runtime/compile-cache' },
     serverUrl: 'http://cp:8480',
     token: 'job-token',
     cliConfigFile: '/work/outpost.tfrc',
@@ -20,6 +20,7 @@ describe('buildEngineEnvironment', () => {
     assert.equal(built.env.PATH, '/usr/bin');
     assert.equal(built.env.TF_LOG, 'info');
     for (const name of Object.keys(built.env)) assert.doesNotMatch(name, /^(outpost|scalr)_/i);
+    assert.equal(built.env.NODE_COMPILE_CACHE, undefined, 'the operation\'s compile cache is its own');
   });
 
   it('passes terraform variables as TF_VAR_ and env variables as they are', () => {

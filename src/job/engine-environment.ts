@@ -24,13 +24,15 @@ export interface EngineEnvironment {
 
 /** Prefixes of variables that carry Outpost (and seed-compatible) credentials. */
 const withheldPrefixes = ['OUTPOST_', 'SCALR_'];
+/** The operation's own Node settings: a Node program the configuration runs must not share its compile cache. */
+const withheldNames = new Set(['NODE_COMPILE_CACHE']);
 
 export function buildEngineEnvironment(input: EngineEnvironmentInput): EngineEnvironment {
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(input.inherited)) {
     if (value === undefined) continue;
     const upper = name.toUpperCase();
-    if (withheldPrefixes.some((prefix) => upper.startsWith(prefix))) continue;
+    if (withheldPrefixes.some((prefix) => upper.startsWith(prefix)) || withheldNames.has(upper)) continue;
     env[name] = value;
   }
   const fromWorkspace = new Set<string>();
