@@ -22,6 +22,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { AgentHandle } from '../support/cluster.ts';
+import { databaseBackends } from '../support/postgres.ts';
 import {
   createRun,
   currentStateVersion,
@@ -175,33 +176,36 @@ test('grace with the seed\'s names (SCALR_AGENT_WORKER_ON_STOP_ACTION=grace-shut
   await waitUntil('the silent agent to be offline', async () => ((await agentStatus(cluster, agent)) === 'offline' ? true : undefined), () => cluster.diagnostics(run.id), 30_000);
 });
 
-test('force (force-shutdown) kills an apply and a plan at once: the apply errors agent_stopped, the plan is queued again for another agent (sqlite)', async (t) => {
-  const cluster = await setupCluster(t, 'sqlite', { concurrency: 2, agentEnv: { OUTPOST_AGENT_WORKER_ON_STOP_ACTION: 'force-shutdown' } });
-  const agent = cluster.agents[0]!;
-  const endpoint = await HeldEndpoint.start(t);
-  const command = sleepingCommand();
-  killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
-  const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/apply-read') });
-  const apply = await startRun(cluster, cluster.workspace.id, config, 'applying');
-  await waitForSleepingProvisioner(command, apply.id, () => cluster.diagnostics(apply.id));
-  const other = await cluster.createWorkspace();
-  const plan = await startRun(cluster, other.id, planTimeReadConfig(endpoint.url('/plan-read')), 'planning');
-  await waitUntil('the plan to read the held state', async () => (endpoint.requests.some((r) => r.includes('/plan-read')) ? true : undefined), () => cluster.diagnostics(plan.id));
+// The server's side of a stop (plan queued again, apply errored, lock released) runs on both databases.
+for (const backend of databaseBackends()) {
+  test(`force (force-shutdown) kills an apply and a plan at once: the apply errors agent_stopped, the plan is queued again for another agent (${backend})`, async (t) => {
+    const cluster = await setupCluster(t, backend, { concurrency: 2, agentEnv: { OUTPOST_AGENT_WORKER_ON_STOP_ACTION: 'force-shutdown' } });
+    const agent = cluster.agents[0]!;
+    const endpoint = await HeldEndpoint.start(t);
+    const command = sleepingCommand();
+    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+    const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/apply-read') });
+    const apply = await startRun(cluster, cluster.workspace.id, config, 'applying');
+    await waitForSleepingProvisioner(command, apply.id, () => cluster.diagnostics(apply.id));
+    const other = await cluster.createWorkspace();
+    const plan = await startRun(cluster, other.id, planTimeReadConfig(endpoint.url('/plan-read')), 'planning');
+    await waitUntil('the plan to read the held state', async () => (endpoint.requests.some((r) => r.includes('/plan-read')) ? true : undefined), () => cluster.diagnostics(plan.id));
 
-  agent.process.kill('SIGTERM');
-  // Killed at once: gone long before the 60 s grace timeout (the default) could matter.
-  await waitForNoProcesses(`${jobDirectoryPattern(agent)}|${command.pattern}`, () => cluster.diagnostics(apply.id));
-  await assertApplyEndedByStop(cluster, apply, /was stopped \(force, received SIGTERM\)/);
-  assert.match(await readLog(cluster.server, relatedId(apply, 'apply')), /is stopping \(received SIGTERM\): killing the job now/);
-  // A plan changes nothing: it goes back to the queue, not to errored.
-  await cluster.waitForRun(plan.id, ['plan_queued']);
-  assert.equal(await exitCodeOf(agent), 0, agent.output());
-  assert.match(agent.output(), /stopping \(force\): killing the sandboxes of running jobs now/);
+    agent.process.kill('SIGTERM');
+    // Killed at once: gone long before the 60 s grace timeout (the default) could matter.
+    await waitForNoProcesses(`${jobDirectoryPattern(agent)}|${command.pattern}`, () => cluster.diagnostics(apply.id));
+    await assertApplyEndedByStop(cluster, apply, /was stopped \(force, received SIGTERM\)/);
+    assert.match(await readLog(cluster.server, relatedId(apply, 'apply')), /is stopping \(received SIGTERM\): killing the job now/);
+    // A plan changes nothing: it goes back to the queue, not to errored.
+    await cluster.waitForRun(plan.id, ['plan_queued']);
+    assert.equal(await exitCodeOf(agent), 0, agent.output());
+    assert.match(agent.output(), /stopping \(force\): killing the sandboxes of running jobs now/);
 
-  endpoint.release();
-  const next = await cluster.startAgent();
-  const applied = await cluster.waitForRun(plan.id, ['applied']);
-  const planLog = await readLog(cluster.server, relatedId(applied, 'plan'));
-  assert.match(planLog, /Outpost: the plan was ended by its agent stopping \(force, received SIGTERM\)/, planLog);
-  assert.match(planLog, new RegExp(`Outpost agent ${next.name}: plan job`), planLog);
-});
+    endpoint.release();
+    const next = await cluster.startAgent();
+    const applied = await cluster.waitForRun(plan.id, ['applied']);
+    const planLog = await readLog(cluster.server, relatedId(applied, 'plan'));
+    assert.match(planLog, /Outpost: the plan was ended by its agent stopping \(force, received SIGTERM\)/, planLog);
+    assert.match(planLog, new RegExp(`Outpost agent ${next.name}: plan job`), planLog);
+  });
+}
