@@ -95,6 +95,7 @@ export class LogShipper {
     this.#jobId = options.jobId;
     this.#leaseId = options.leaseId;
     this.#offset = options.startOffset;
+    // The logger already names the job (the job runner's child logger).
     this.#logger = options.logger;
     this.#memoryLimit = options.memoryLimitBytes ?? memoryLimitBytes;
     if (options.spillFile !== undefined) this.#spill = new LogSpill(options.spillFile, options.spillLimitBytes ?? spillLimitBytes);
@@ -126,7 +127,7 @@ export class LogShipper {
     } else if (!this.#tail && this.#spill?.append(bytes)) {
       if (!this.#spillNoted) {
         this.#spillNoted = true;
-        this.#logger.warn({ job: this.#jobId, memoryBytes: this.#pending.bytes }, 'the job log backlog outgrew memory; spilling it to disk until the control plane takes it');
+        this.#logger.warn({ memoryBytes: this.#pending.bytes }, 'the job log backlog outgrew memory; spilling it to disk until the control plane takes it');
       }
     } else {
       this.#tail ??= new ByteQueue();
@@ -196,7 +197,7 @@ export class LogShipper {
     }
     await this.#inFlight;
     if (this.#undelivered() > 0 && !this.#dead) {
-      this.#logger.error({ job: this.#jobId, bytes: this.#undelivered() }, 'could not deliver the end of the job log');
+      this.#logger.error({ bytes: this.#undelivered() }, 'could not deliver the end of the job log');
     }
     this.#spill?.remove();
   }
@@ -257,7 +258,7 @@ export class LogShipper {
     } catch (error) {
       this.#droppedBytes += this.spilled;
       this.#spill.discard();
-      this.#logger.error({ job: this.#jobId, err: (error as Error).message }, 'could not read back the spilled job log; that part is dropped');
+      this.#logger.error({ err: (error as Error).message }, 'could not read back the spilled job log; that part is dropped');
       if (!this.#tail) this.#tail = new ByteQueue();
     }
   }
@@ -283,20 +284,20 @@ export class LogShipper {
       if (error instanceof ProtocolError && error.code === 'log_offset_gap' && typeof error.meta.size === 'number') {
         // The server has fewer bytes than we believed confirmed: nothing we can
         // resend, so report the gap loudly and continue from the server's size.
-        this.#logger.error({ job: this.#jobId, expected: this.#offset, server: error.meta.size }, 'server log is shorter than confirmed; continuing');
+        this.#logger.error({ expected: this.#offset, server: error.meta.size }, 'server log is shorter than confirmed; continuing');
         this.#offset = error.meta.size;
         return false;
       }
       if (error instanceof AuthError || (error instanceof ProtocolError && error.status < 500 && error.status !== 429)) {
         this.#dead = true;
-        this.#logger.warn({ job: this.#jobId, err: error.message }, 'log shipping stopped');
+        this.#logger.warn({ err: error.message }, 'log shipping stopped');
         return false;
       }
       // The client says once per outage that the server cannot be reached.
       this.#failures++;
       const delay = Math.min(maxRetryDelayMs, flushIntervalMs * 2 ** Math.min(this.#failures - 1, 6)) * (0.5 + Math.random() / 2);
       this.#retryAt = Date.now() + delay;
-      this.#logger.debug({ job: this.#jobId, err: (error as Error).message, retryInMs: Math.round(delay) }, 'log chunk not delivered; will retry');
+      this.#logger.debug({ err: (error as Error).message, retryInMs: Math.round(delay) }, 'log chunk not delivered; will retry');
       return false;
     }
   }
