@@ -95,89 +95,89 @@ async function assertApplyEndedByStop(cluster: Cluster, run: Run, cause: RegExp)
   assert.match(applyLog, /Outpost: the apply was ended by its agent stopping/, applyLog);
 }
 
-test('drain: the running apply finishes and applies; a run queued meanwhile waits for an agent started afterwards; the agent leaves the pool (sqlite)', async (t) => {
-  const cluster = await setupCluster(t, 'sqlite');
-  const agent = cluster.agents[0]!;
-  const gate = path.join(await tempDir(t), 'gate');
-  const marker = `outpost-drain-${randomUUID()}`;
-  killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${marker}`);
-  const held = await startRun(cluster, cluster.workspace.id, gatedApplyConfig(gate, marker), 'applying');
-  await waitUntil('the provisioner to wait for the gate', async () => ((await processesMatching(marker)).length > 0 ? true : undefined), () => cluster.diagnostics(held.id));
-
-  agent.process.kill('SIGTERM');
-  await waitUntil('the agent to report draining', async () => ((await agentStatus(cluster, agent)) === 'draining' ? true : undefined), () => cluster.diagnostics(held.id));
-  // Queued in another workspace of the pool while the only agent drains.
-  const other = await cluster.createWorkspace();
-  const queued = await createRun(cluster.server, other.id, await uploadConfiguration(cluster.server, other.id, quickConfig('queued')));
-
-  await writeFile(gate, '');
-  await cluster.waitForRun(held.id, ['applied']);
-  assert.equal(await exitCodeOf(agent), 0, agent.output());
-  assert.match(agent.output(), /stopping \(drain\): no new jobs/);
-  // DISCONNECT_ON_STOP defaults to true: deregistered, so no longer listed.
-  assert.equal(await agentStatus(cluster, agent), undefined, 'the stopped agent is still listed in the pool');
-  // The draining agent never took the queued run: it still waits...
-  assert.equal((await cluster.waitForRun(queued.id, ['plan_queued'])).attributes.status, 'plan_queued');
-  // ...and an agent started afterwards runs it.
-  const next = await cluster.startAgent();
-  const applied = await cluster.waitForRun(queued.id, ['applied']);
-  assert.match(await readLog(cluster.server, relatedId(applied, 'plan')), new RegExp(`Outpost agent ${next.name}: plan job`));
-});
-
-test('drain past OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT goes on as grace: the apply is interrupted, errors agent_stopped, its state is kept (sqlite)', async (t) => {
-  const cluster = await setupCluster(t, 'sqlite', { agentEnv: { OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT: '1s', OUTPOST_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '45s' } });
-  const agent = cluster.agents[0]!;
-  const command = sleepingCommand();
-  killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
-  const run = await startRun(cluster, cluster.workspace.id, sleepingApplyConfig(command), 'applying');
-  await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
-
-  agent.process.kill('SIGTERM');
-  // The interrupt (not a kill: the grace timeout is 45 s) ends the sleeping provisioner and the apply.
-  await assertApplyEndedByStop(cluster, run, /was stopped \(grace, the drain timeout of 1 s passed\)/);
-  const applyLog = await readLog(cluster.server, relatedId(run, 'apply'));
-  assert.match(applyLog, tofuInterruptMessage, applyLog);
-  assert.match(applyLog, /is stopping \(the drain timeout of 1 s passed\): interrupting the job/, applyLog);
-  assert.equal(await exitCodeOf(agent), 0, agent.output());
-  await waitForNoProcesses(`${jobDirectoryPattern(agent)}|${command.pattern}`, () => cluster.diagnostics(run.id));
-  const output = agent.output();
-  assert.ok(output.indexOf('stopping (drain)') < output.indexOf('stopping (grace)') && output.includes('stopping (grace)'), output);
-  // OpenTofu saved the state before it stopped: the half-made resource is kept, tainted.
-  const state = await currentStateVersion(cluster.server, cluster.workspace.id);
-  assert.ok(state, 'the state the engine saved is kept');
-  const saved = await downloadState(cluster.server, state.id);
-  const slow = saved.resources.find((resource) => resource.name === 'slow');
-  assert.deepEqual(slow?.instances.map((instance) => (instance as { status?: string }).status), ['tainted'], JSON.stringify(saved));
-});
-
-test('grace with the seed\'s names (SCALR_AGENT_WORKER_ON_STOP_ACTION=grace-shutdown): interrupted, killed after the grace timeout; DISCONNECT_ON_STOP=false leaves it to go offline (sqlite)', async (t) => {
-  const cluster = await setupCluster(t, 'sqlite', {
-    serverEnv: { OUTPOST_LEASE_TIMEOUT: '5s', OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s' },
-    agentEnv: { SCALR_AGENT_WORKER_ON_STOP_ACTION: 'grace-shutdown', SCALR_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '2', SCALR_AGENT_DISCONNECT_ON_STOP: 'false' },
-  });
-  const agent = cluster.agents[0]!;
-  const endpoint = await HeldEndpoint.start(t);
-  const command = sleepingCommand();
-  killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
-  // An interrupt cannot end this apply: the provisioner ignores SIGINT and OpenTofu waits for a read never answered.
-  const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/never-answered') });
-  const run = await startRun(cluster, cluster.workspace.id, config, 'applying');
-  await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
-
-  agent.process.kill('SIGTERM');
-  await waitForLog(cluster.server, relatedId(run, 'apply'), tofuInterruptMessage, () => cluster.diagnostics(run.id));
-  // Only the kill at the end of the 2 s grace ends it.
-  await assertApplyEndedByStop(cluster, run, /was stopped \(force, the grace timeout of 2 s passed\)/);
-  await waitForNoProcesses(`${jobDirectoryPattern(agent)}|${command.pattern}`, () => cluster.diagnostics(run.id));
-  assert.equal(await exitCodeOf(agent), 0, agent.output());
-  assert.match(agent.output(), /not deregistering \(OUTPOST_AGENT_DISCONNECT_ON_STOP=false\)/);
-  // Still listed right after it exited; offline once it has missed heartbeats for the lease timeout.
-  assert.notEqual(await agentStatus(cluster, agent), undefined, 'an agent that did not deregister stays listed');
-  await waitUntil('the silent agent to be offline', async () => ((await agentStatus(cluster, agent)) === 'offline' ? true : undefined), () => cluster.diagnostics(run.id), 30_000);
-});
-
-// The server's side of a stop (plan queued again, apply errored, lock released) runs on both databases.
+// Every stop mode on both databases: the server's side of a stop (plan queued again, apply errored, lock released) is SQL.
 for (const backend of databaseBackends()) {
+  test(`drain: the running apply finishes and applies; a run queued meanwhile waits for an agent started afterwards; the agent leaves the pool (${backend})`, async (t) => {
+    const cluster = await setupCluster(t, backend);
+    const agent = cluster.agents[0]!;
+    const gate = path.join(await tempDir(t), 'gate');
+    const marker = `outpost-drain-${randomUUID()}`;
+    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${marker}`);
+    const held = await startRun(cluster, cluster.workspace.id, gatedApplyConfig(gate, marker), 'applying');
+    await waitUntil('the provisioner to wait for the gate', async () => ((await processesMatching(marker)).length > 0 ? true : undefined), () => cluster.diagnostics(held.id));
+
+    agent.process.kill('SIGTERM');
+    await waitUntil('the agent to report draining', async () => ((await agentStatus(cluster, agent)) === 'draining' ? true : undefined), () => cluster.diagnostics(held.id));
+    // Queued in another workspace of the pool while the only agent drains.
+    const other = await cluster.createWorkspace();
+    const queued = await createRun(cluster.server, other.id, await uploadConfiguration(cluster.server, other.id, quickConfig('queued')));
+
+    await writeFile(gate, '');
+    await cluster.waitForRun(held.id, ['applied']);
+    assert.equal(await exitCodeOf(agent), 0, agent.output());
+    assert.match(agent.output(), /stopping \(drain\): no new jobs/);
+    // DISCONNECT_ON_STOP defaults to true: deregistered, so no longer listed.
+    assert.equal(await agentStatus(cluster, agent), undefined, 'the stopped agent is still listed in the pool');
+    // The draining agent never took the queued run: it still waits...
+    assert.equal((await cluster.waitForRun(queued.id, ['plan_queued'])).attributes.status, 'plan_queued');
+    // ...and an agent started afterwards runs it.
+    const next = await cluster.startAgent();
+    const applied = await cluster.waitForRun(queued.id, ['applied']);
+    assert.match(await readLog(cluster.server, relatedId(applied, 'plan')), new RegExp(`Outpost agent ${next.name}: plan job`));
+  });
+
+  test(`drain past OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT goes on as grace: the apply is interrupted, errors agent_stopped, its state is kept (${backend})`, async (t) => {
+    const cluster = await setupCluster(t, backend, { agentEnv: { OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT: '1s', OUTPOST_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '45s' } });
+    const agent = cluster.agents[0]!;
+    const command = sleepingCommand();
+    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+    const run = await startRun(cluster, cluster.workspace.id, sleepingApplyConfig(command), 'applying');
+    await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+
+    agent.process.kill('SIGTERM');
+    // The interrupt (not a kill: the grace timeout is 45 s) ends the sleeping provisioner and the apply.
+    await assertApplyEndedByStop(cluster, run, /was stopped \(grace, the drain timeout of 1 s passed\)/);
+    const applyLog = await readLog(cluster.server, relatedId(run, 'apply'));
+    assert.match(applyLog, tofuInterruptMessage, applyLog);
+    assert.match(applyLog, /is stopping \(the drain timeout of 1 s passed\): interrupting the job/, applyLog);
+    assert.equal(await exitCodeOf(agent), 0, agent.output());
+    await waitForNoProcesses(`${jobDirectoryPattern(agent)}|${command.pattern}`, () => cluster.diagnostics(run.id));
+    const output = agent.output();
+    assert.ok(output.indexOf('stopping (drain)') < output.indexOf('stopping (grace)') && output.includes('stopping (grace)'), output);
+    // OpenTofu saved the state before it stopped: the half-made resource is kept, tainted.
+    const state = await currentStateVersion(cluster.server, cluster.workspace.id);
+    assert.ok(state, 'the state the engine saved is kept');
+    const saved = await downloadState(cluster.server, state.id);
+    const slow = saved.resources.find((resource) => resource.name === 'slow');
+    assert.deepEqual(slow?.instances.map((instance) => (instance as { status?: string }).status), ['tainted'], JSON.stringify(saved));
+  });
+
+  test(`grace with the seed's names (SCALR_AGENT_WORKER_ON_STOP_ACTION=grace-shutdown): interrupted, killed after the grace timeout; DISCONNECT_ON_STOP=false leaves it to go offline (${backend})`, async (t) => {
+    const cluster = await setupCluster(t, backend, {
+      serverEnv: { OUTPOST_LEASE_TIMEOUT: '5s', OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s' },
+      agentEnv: { SCALR_AGENT_WORKER_ON_STOP_ACTION: 'grace-shutdown', SCALR_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '2', SCALR_AGENT_DISCONNECT_ON_STOP: 'false' },
+    });
+    const agent = cluster.agents[0]!;
+    const endpoint = await HeldEndpoint.start(t);
+    const command = sleepingCommand();
+    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+    // An interrupt cannot end this apply: the provisioner ignores SIGINT and OpenTofu waits for a read never answered.
+    const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/never-answered') });
+    const run = await startRun(cluster, cluster.workspace.id, config, 'applying');
+    await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+
+    agent.process.kill('SIGTERM');
+    await waitForLog(cluster.server, relatedId(run, 'apply'), tofuInterruptMessage, () => cluster.diagnostics(run.id));
+    // Only the kill at the end of the 2 s grace ends it.
+    await assertApplyEndedByStop(cluster, run, /was stopped \(force, the grace timeout of 2 s passed\)/);
+    await waitForNoProcesses(`${jobDirectoryPattern(agent)}|${command.pattern}`, () => cluster.diagnostics(run.id));
+    assert.equal(await exitCodeOf(agent), 0, agent.output());
+    assert.match(agent.output(), /not deregistering \(OUTPOST_AGENT_DISCONNECT_ON_STOP=false\)/);
+    // Still listed right after it exited; offline once it has missed heartbeats for the lease timeout.
+    assert.notEqual(await agentStatus(cluster, agent), undefined, 'an agent that did not deregister stays listed');
+    await waitUntil('the silent agent to be offline', async () => ((await agentStatus(cluster, agent)) === 'offline' ? true : undefined), () => cluster.diagnostics(run.id), 30_000);
+  });
+
   test(`force (force-shutdown) kills an apply and a plan at once: the apply errors agent_stopped, the plan is queued again for another agent (${backend})`, async (t) => {
     const cluster = await setupCluster(t, backend, { concurrency: 2, agentEnv: { OUTPOST_AGENT_WORKER_ON_STOP_ACTION: 'force-shutdown' } });
     const agent = cluster.agents[0]!;
