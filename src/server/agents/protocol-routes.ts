@@ -16,6 +16,7 @@ import {
 } from '../../protocol/agent-api.ts';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
+import type { Topic } from '../notifier.ts';
 import { authenticateAgent, presentedToken, touch } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
 import { hashToken, newId, newToken, tokenKindOf } from '../ids.ts';
@@ -84,8 +85,12 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
     const gone = new AbortController();
     reply.raw.on('close', () => gone.abort());
     const deadline = ctx.now() + Math.min(input.wait_ms ?? ctx.config.pollTimeout, ctx.config.pollTimeout);
+    // An agent with no free slot waits for its own signals only: new work in
+    // its pool would wake it for nothing (with many busy agents, a herd).
+    const topics: Topic[] = input.free_slots > 0 ? [`pool:${agent.pool_id}`, `agent:${agent.id}`] : [`agent:${agent.id}`];
+    // Seen once per poll; heartbeats keep it fresh while the poll waits.
+    await repo.updateAgent(ctx.db, agent.id, { last_seen_at: ctx.now(), ...(agent.status === 'offline' ? { status: 'idle' } : {}) });
     for (;;) {
-      await repo.updateAgent(ctx.db, agent.id, { last_seen_at: ctx.now(), ...(agent.status === 'offline' ? { status: 'idle' } : {}) });
       const signalled = await jobsRepo.signalsForAgent(ctx.db, agent.id, true);
       await jobsRepo.markSignalsDelivered(ctx.db, signalled.map((row) => row.id));
       // Do not hand out work to a caller that has already hung up.
@@ -102,7 +107,7 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
       }
       const remaining = deadline - ctx.now();
       if (remaining <= 0) return { jobs: [], signals: [] };
-      const outcome = await ctx.notifier.wait([`pool:${agent.pool_id}`, `agent:${agent.id}`], remaining, gone.signal);
+      const outcome = await ctx.notifier.wait(topics, remaining, gone.signal);
       if (outcome === 'aborted') return undefined;
       // A token revoked while we waited ends the poll with 401.
       await authenticateAgent(ctx, request);
