@@ -18,8 +18,16 @@ import { summarize, type Hooks, printTable } from './measure.ts';
 const run = promisify(execFile);
 const iterations = Number(process.env.BENCH_ITERATIONS ?? 10);
 
+/**
+ * BENCH_OVERHEAD_RESOURCES (default 1) resources whose input changes every
+ * iteration; more of them make a configuration where the engine itself has
+ * work to do, so the ratio shows the overhead on more than a toy.
+ */
+const resources = Number(process.env.BENCH_OVERHEAD_RESOURCES ?? 1);
+
 function configuration(i: number): Record<string, string> {
-  return { 'main.tf': `resource "terraform_data" "x" {\n  input = "iteration ${i}"\n}\noutput "x" {\n  value = terraform_data.x.output\n}\n` };
+  const blocks = Array.from({ length: resources }, (_, n) => `resource "terraform_data" "x${n}" {\n  input = "iteration ${i}"\n}\n`);
+  return { 'main.tf': `${blocks.join('')}output "x" {\n  value = terraform_data.x0.output\n}\n` };
 }
 
 async function byHand(i: number): Promise<number> {
@@ -68,13 +76,14 @@ export async function driverOverhead(hooks: Hooks): Promise<Record<string, unkno
   const hand = summarize(samples.hand!);
   const local = summarize(samples.local!);
   const docker = dockerWorkspace ? summarize(samples.docker!) : undefined;
-  printTable(`plan + apply of one resource, ${iterations} alternated iterations (ms)`, [
+  printTable(`plan + apply of ${resources} resource(s), ${iterations} alternated iterations (ms)`, [
     ['by hand (tofu init, plan, apply)', hand],
     ['Outpost, local driver', local],
     ...(docker ? [['Outpost, docker driver', docker] as const] : []),
   ]);
   const result = {
     iterations,
+    resources,
     hand,
     local,
     docker: docker ?? { skipped: dockerImageMissing },
