@@ -3,7 +3,6 @@
 // cancel signals, and reports the outcome. Terraform-specific work stays in
 // the operation; this file only knows processes, logs and the protocol.
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { JobAssignment, JobErrorInfo, SignalAction } from '../protocol/agent-api.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
@@ -13,39 +12,12 @@ import type { ControlPlaneClient } from './control-plane-client.ts';
 import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
 import type { EngineCache } from './engines/engine-cache.ts';
 import { errorInfo, exitError, outcomeOf, stoppedError } from './job-outcome.ts';
-import { prepareJobRuntime, type JobRuntime } from './job-runtime.ts';
-import type { MirrorAccess, ProviderMirror } from './providers/provider-mirror.ts';
+import { runtimeFor } from './job-runtime.ts';
+import { providerEnvironment, type ProviderMirror } from './providers/provider-mirror.ts';
 import { LogShipper } from './log-shipper.ts';
 import { startMemoryGuard, type MemoryGuard } from './memory-guard.ts';
 import type { JobMemoryLimit } from './memory-limit.ts';
 import type { TaskHandleStore } from './task-handles.ts';
-
-const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
-/** Outpost's code and dependencies, from which the sandbox's runtime is curated. */
-const appRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
-/** One runtime copy per data dir and agent process; a failed copy is retried by the next job. */
-const runtimes = new Map<string, Promise<JobRuntime>>();
-
-/**
- * What the sandbox runs the operation from. A sandbox that isolates files
- * gets only the curated runtime, never the whole app directory (in a
- * checkout it holds the server's database and the admin token); one that
- * does not isolate sees everything anyway, so it runs from the app itself.
- */
-function runtimeFor(driver: Driver, dataDir: string): Promise<JobRuntime> {
-  if (!driver.capabilities().isolatesFiles) {
-    // Node's compile cache, shared by the jobs of this data dir, halves the
-    // operation's start-up (about 0.13 s less per job, measured) and its memory.
-    return Promise.resolve({ root: appRoot, entry: jobEntry, env: { NODE_COMPILE_CACHE: path.join(dataDir, 'runtime', 'compile-cache') } });
-  }
-  let runtime = runtimes.get(dataDir);
-  if (!runtime) {
-    runtime = prepareJobRuntime(appRoot, dataDir);
-    runtimes.set(dataDir, runtime);
-    runtime.catch(() => runtimes.delete(dataDir));
-  }
-  return runtime;
-}
 
 /** What the agent process shares with every job it runs. */
 export interface AgentDeps {
@@ -302,18 +274,4 @@ export class JobRunner {
       this.#logger.warn({ err: (failure as Error).message, status }, 'could not report the job result');
     }
   }
-}
-
-/** How the job's engine gets its providers: through the agent's mirror, or itself (with the configured registry hosts). */
-function providerEnvironment(providers: MirrorAccess | undefined, config: AgentConfig): Record<string, string> {
-  if (providers === undefined) {
-    const services = config.providerRegistryServices;
-    return services === undefined ? {} : { OUTPOST_JOB_PROVIDER_REGISTRY_SERVICES: JSON.stringify(services) };
-  }
-  return {
-    OUTPOST_JOB_PROVIDER_MIRROR_URL: providers.url,
-    OUTPOST_JOB_PROVIDER_MIRROR_CA: providers.caPem,
-    // The mirror may be downloading a package while the engine waits for its answer.
-    OUTPOST_JOB_PROVIDER_MIRROR_TIMEOUT: String(Math.ceil(config.downloadTimeout / 1000) + 60),
-  };
 }

@@ -8,6 +8,8 @@
 import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Driver } from './drivers/driver.ts';
 
 export interface JobRuntime {
   /** Directory to share read-only with the sandbox. */
@@ -116,5 +118,32 @@ export async function prepareJobRuntime(appRoot: string, dataDir: string): Promi
     await rm(temp, { recursive: true, force: true });
     if (error.code !== 'ENOTEMPTY' && error.code !== 'EEXIST') throw error;
   });
+  return runtime;
+}
+
+const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
+/** Outpost's code and dependencies, from which the sandbox's runtime is curated. */
+const appRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+/** One runtime copy per data dir and agent process; a failed copy is retried by the next job. */
+const runtimes = new Map<string, Promise<JobRuntime>>();
+
+/**
+ * What the sandbox runs the operation from. A sandbox that isolates files
+ * gets only the curated runtime, never the whole app directory (in a
+ * checkout it holds the server's database and the admin token); one that
+ * does not isolate sees everything anyway, so it runs from the app itself.
+ */
+export function runtimeFor(driver: Driver, dataDir: string): Promise<JobRuntime> {
+  if (!driver.capabilities().isolatesFiles) {
+    // Node's compile cache, shared by the jobs of this data dir, halves the
+    // operation's start-up (about 0.13 s less per job, measured) and its memory.
+    return Promise.resolve({ root: appRoot, entry: jobEntry, env: { NODE_COMPILE_CACHE: path.join(dataDir, 'runtime', 'compile-cache') } });
+  }
+  let runtime = runtimes.get(dataDir);
+  if (!runtime) {
+    runtime = prepareJobRuntime(appRoot, dataDir);
+    runtimes.set(dataDir, runtime);
+    runtime.catch(() => runtimes.delete(dataDir));
+  }
   return runtime;
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
+import type { AgentConfig } from '../config.ts';
 import { createMirrorCertificate } from './mirror-certificate.ts';
 import { isValidPlatform, isValidVersion, packageFileName, parseProviderAddress, type PackageKey, type ProviderAddress } from './provider-address.ts';
 import { UpstreamUnavailable, type CacheSession, type ProviderCache } from './provider-cache.ts';
@@ -156,4 +157,18 @@ export class ProviderMirror {
 
 function notFound(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(404).send({ errors: [message] });
+}
+
+/** How the job's engine gets its providers: through the agent's mirror, or itself (with the configured registry hosts). */
+export function providerEnvironment(providers: MirrorAccess | undefined, config: Pick<AgentConfig, 'providerRegistryServices' | 'downloadTimeout'>): Record<string, string> {
+  if (providers === undefined) {
+    const services = config.providerRegistryServices;
+    return services === undefined ? {} : { OUTPOST_JOB_PROVIDER_REGISTRY_SERVICES: JSON.stringify(services) };
+  }
+  return {
+    OUTPOST_JOB_PROVIDER_MIRROR_URL: providers.url,
+    OUTPOST_JOB_PROVIDER_MIRROR_CA: providers.caPem,
+    // The mirror may be downloading a package while the engine waits for its answer.
+    OUTPOST_JOB_PROVIDER_MIRROR_TIMEOUT: String(Math.ceil(config.downloadTimeout / 1000) + 60),
+  };
 }
