@@ -33,10 +33,12 @@ export class PostgresNotifier implements Notifier {
     return notifier;
   }
 
-  notify(topic: Topic): void {
-    // This replica's waiters are woken directly; the others through NOTIFY.
-    this.#local.notify(topic);
-    sql`select pg_notify(${channel}, ${`${this.#instance} ${topic}`})`.execute(this.#db).catch((error: unknown) => {
+  notify(topic: Topic, limit?: number): void {
+    // This replica's waiters are woken directly; the others through NOTIFY
+    // (each replica wakes up to `limit` of its own).
+    this.#local.notify(topic, limit);
+    const payload = `${this.#instance} ${topic}${limit === undefined ? '' : ` ${limit}`}`;
+    sql`select pg_notify(${channel}, ${payload})`.execute(this.#db).catch((error: unknown) => {
       this.#logger.warn({ err: (error as Error).message, topic }, 'could not publish a wake-up to other replicas');
     });
   }
@@ -53,8 +55,8 @@ export class PostgresNotifier implements Notifier {
   async #listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.#url });
     client.on('notification', (message) => {
-      const [sender, topic] = (message.payload ?? '').split(' ', 2);
-      if (sender !== this.#instance && topic) this.#local.notify(topic as Topic);
+      const [sender, topic, limit] = (message.payload ?? '').split(' ', 3);
+      if (sender !== this.#instance && topic) this.#local.notify(topic as Topic, limit ? Number(limit) : undefined);
     });
     client.on('error', (error) => this.#logger.warn({ err: error.message }, 'wake-up listener connection failed'));
     client.on('end', () => {

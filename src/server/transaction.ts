@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { ServerContext } from './context.ts';
 import type { Database } from './db/schema.ts';
-import type { Topic } from './notifier.ts';
+import { poolWakeLimit, type Topic } from './notifier.ts';
 
 export interface Effects {
   notify(topic: Topic): void;
@@ -12,6 +12,7 @@ export interface Effects {
 export async function inTransaction<T>(ctx: ServerContext, work: (trx: Kysely<Database>, effects: Effects) => Promise<T>): Promise<T> {
   const topics = new Set<Topic>();
   const result = await ctx.db.transaction().execute((trx) => work(trx, { notify: (topic) => topics.add(topic) }));
-  for (const topic of topics) ctx.notifier.notify(topic);
+  // New work in a pool wakes a few of its agents (the notifier's wave), anything else every waiter.
+  for (const topic of topics) ctx.notifier.notify(topic, topic.startsWith('pool:') ? poolWakeLimit : undefined);
   return result;
 }

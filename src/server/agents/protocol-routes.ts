@@ -16,7 +16,7 @@ import {
 } from '../../protocol/agent-api.ts';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
-import type { Topic } from '../notifier.ts';
+import { poolWakeLimit, type Topic } from '../notifier.ts';
 import { authenticateAgent, presentedToken, touch } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
 import { hashToken, newId, newToken, tokenKindOf } from '../ids.ts';
@@ -103,6 +103,8 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
       }
       if (jobs.length > 0 || signalled.length > 0) {
         if (jobs.length > 0) ctx.logger.info({ agent: agent.id, jobs: jobs.map((j) => j.job_id) }, 'jobs claimed');
+        // Every slot filled: more may be queued, so the next few waiting agents look (the wave).
+        if (jobs.length > 0 && jobs.length === input.free_slots) ctx.notifier.notify(`pool:${agent.pool_id}`, poolWakeLimit);
         return { jobs, signals: toSignals(signalled) };
       }
       const remaining = deadline - ctx.now();

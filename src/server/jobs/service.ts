@@ -8,6 +8,7 @@ import type { ServerContext } from '../context.ts';
 import type { AgentsTable, Database } from '../db/schema.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
 import { logSize } from '../logs/repo.ts';
+import { poolWakeLimit } from '../notifier.ts';
 import { findRun, transitionRun } from '../runs/repo.ts';
 import { runningStatusOf } from '../runs/lifecycle.ts';
 import { onJobEnded } from '../runs/service.ts';
@@ -132,7 +133,7 @@ export async function returnClaims(ctx: ServerContext, assignments: readonly { j
       ctx.logger.info({ job: assignment.job_id, run: assignment.run_id }, 'claim returned to the queue: the polling agent went away');
     }
   }
-  ctx.notifier.notify(`pool:${poolId}`);
+  ctx.notifier.notify(`pool:${poolId}`, poolWakeLimit);
 }
 
 /**
