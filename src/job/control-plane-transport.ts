@@ -3,9 +3,16 @@
 // for up to ten minutes, so a job rides out a control plane restart; never a
 // 4xx (a job token the server revoked fences a job whose lease moved on).
 // Turns error responses into OutpostError with the server's code.
-import type { Readable } from 'node:stream';
+//
+// Built on node:http / node:https rather than undici: the operation is a
+// short-lived process per job, and loading undici cost it about 40 ms and
+// 15 MiB before its first request (measured, docs/benchmarks.md); Node's
+// own client is already in the binary and honours the proxy variables
+// through the agent's `proxyEnv`.
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { Readable, pipeline } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { errorDocument } from '../protocol/agent-api.ts';
 import { OutpostError, isErrorCode, type ErrorCode } from '../protocol/errors.ts';
 import { CanceledError } from './cancellation.ts';
@@ -49,7 +56,41 @@ export interface ControlPlaneRequest {
   readonly signal?: AbortSignal;
 }
 
-export type ResponseHandler<T> = (response: Dispatcher.ResponseData) => Promise<T>;
+/** A response as a handler reads it: the status, the headers and the body stream. */
+export class ControlPlaneResponse {
+  readonly statusCode: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: IncomingMessage;
+
+  constructor(message: IncomingMessage) {
+    this.statusCode = message.statusCode ?? 0;
+    this.headers = message.headers;
+    this.body = message;
+  }
+
+  async text(): Promise<string> {
+    return Buffer.concat(await this.body.toArray()).toString('utf8');
+  }
+
+  async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  /** Reads the body to its end and drops it, so the connection can be reused. */
+  async discard(): Promise<void> {
+    for await (const chunk of this.body) void chunk;
+  }
+}
+
+export type ResponseHandler<T> = (response: ControlPlaneResponse) => Promise<T>;
+
+/**
+ * No byte for this long ends an attempt as a connection failure (and it is
+ * retried): a half-open connection must not hold a job for ever. Five
+ * minutes, as undici's defaults were, because the server may take a while to
+ * accept a large upload.
+ */
+const idleTimeoutMs = 5 * 60_000;
 
 const retryableStatuses = new Set([429, 502, 503, 504]);
 
@@ -66,7 +107,8 @@ export class ControlPlaneTransport {
   readonly #baseUrl: string;
   readonly #authorization: string;
   readonly #retry: RetryPolicy;
-  readonly #dispatcher: Dispatcher;
+  readonly #agent: http.Agent;
+  readonly #client: typeof http | typeof https;
   readonly #onRetry: (message: string) => void;
   /** When the current outage began; undefined while the control plane answers. */
   #unreachableSince: number | undefined;
@@ -77,10 +119,10 @@ export class ControlPlaneTransport {
     this.#retry = options.retry ?? defaultRetryPolicy;
     this.#onRetry = options.onRetry ?? (() => {});
     const proxy = options.proxy ?? {};
-    this.#dispatcher =
-      proxy.httpProxy || proxy.httpsProxy
-        ? new EnvHttpProxyAgent({ httpProxy: proxy.httpProxy, httpsProxy: proxy.httpsProxy, noProxy: proxy.noProxy })
-        : new Agent();
+    const proxyEnv = { HTTP_PROXY: proxy.httpProxy, HTTPS_PROXY: proxy.httpsProxy, NO_PROXY: proxy.noProxy };
+    const secure = new URL(this.#baseUrl).protocol === 'https:';
+    this.#client = secure ? https : http;
+    this.#agent = secure ? new https.Agent({ keepAlive: true, proxyEnv }) : new http.Agent({ keepAlive: true, proxyEnv });
   }
 
   /** Sends the request; `handle` reads a 2xx response (a failure inside it is retried too). */
@@ -113,7 +155,7 @@ export class ControlPlaneTransport {
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    this.#agent.destroy();
   }
 
   #answered(): void {
@@ -124,19 +166,11 @@ export class ControlPlaneTransport {
 
   async #attempt<T>(req: ControlPlaneRequest, handle: ResponseHandler<T>): Promise<T> {
     const where = `${req.method} ${req.path}`;
-    let response: Dispatcher.ResponseData;
+    let response: ControlPlaneResponse;
     try {
-      response = await request(`${this.#baseUrl}${req.path}`, {
-        method: req.method,
-        headers: {
-          authorization: this.#authorization,
-          ...(req.contentType === undefined ? {} : { 'content-type': req.contentType }),
-        },
-        body: req.body?.() ?? null,
-        signal: req.signal ?? null,
-        dispatcher: this.#dispatcher,
-      });
+      response = await this.#request(req);
     } catch (error) {
+      if (req.signal?.aborted) throw new CanceledError();
       throw connectionFailure(where, this.#baseUrl, error);
     }
     if (response.statusCode >= 200 && response.statusCode < 300) {
@@ -153,6 +187,33 @@ export class ControlPlaneTransport {
     }
     throw failure;
   }
+
+  /** One request: resolves with the response head; the body is the handler's to read. */
+  #request(req: ControlPlaneRequest): Promise<ControlPlaneResponse> {
+    return new Promise((resolve, reject) => {
+      const headers: Record<string, string> = { authorization: this.#authorization };
+      if (req.contentType !== undefined) headers['content-type'] = req.contentType;
+      const outgoing = this.#client.request(`${this.#baseUrl}${req.path}`, {
+        method: req.method,
+        headers,
+        agent: this.#agent,
+        timeout: idleTimeoutMs,
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
+      });
+      outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer for ${formatDelay(idleTimeoutMs)}`)));
+      outgoing.on('error', reject);
+      outgoing.on('response', (message) => {
+        // An idle body is a failure of the attempt the handler is reading.
+        message.setTimeout(idleTimeoutMs, () => message.destroy(new Error(`the response stalled for ${formatDelay(idleTimeoutMs)}`)));
+        resolve(new ControlPlaneResponse(message));
+      });
+      const body = req.body?.();
+      if (body === undefined) outgoing.end();
+      // pipeline closes the file on any error and destroys the request, which rejects above.
+      else if (body instanceof Readable) pipeline(body, outgoing, () => {});
+      else outgoing.end(body);
+    });
+  }
 }
 
 function connectionFailure(where: string, baseUrl: string, error: unknown): TransientFailure {
@@ -164,10 +225,10 @@ function connectionFailure(where: string, baseUrl: string, error: unknown): Tran
 }
 
 /** Reads the JSON:API error document of a failed response into an OutpostError. */
-async function errorFromResponse(where: string, response: Dispatcher.ResponseData): Promise<OutpostError> {
+async function errorFromResponse(where: string, response: ControlPlaneResponse): Promise<OutpostError> {
   let text = '';
   try {
-    text = await response.body.text();
+    text = await response.text();
   } catch {
     // The status alone still says what went wrong.
   }

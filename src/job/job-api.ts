@@ -17,7 +17,7 @@ export class JobApi {
   }
 
   async fetchSpec(signal?: AbortSignal): Promise<JobSpec> {
-    const body = await this.#transport.send({ method: 'GET', path: agentPaths.jobSpec, signal }, (response) => response.body.json());
+    const body = await this.#transport.send({ method: 'GET', path: agentPaths.jobSpec, signal }, (response) => response.json());
     const parsed = jobSpec.safeParse(body);
     if (!parsed.success) {
       throw new OutpostError('invalid_request', `the control plane sent a job spec this operation cannot read: ${parsed.error.message}`);
@@ -38,14 +38,14 @@ export class JobApi {
   async uploadPlan(file: string): Promise<void> {
     await this.#transport.send(
       { method: 'PUT', path: agentPaths.jobPlan, contentType: 'application/octet-stream', body: () => createReadStream(file) },
-      (response) => response.body.dump(),
+      (response) => response.discard(),
     );
   }
 
   async uploadPlanJson(json: Buffer): Promise<void> {
     await this.#transport.send(
       { method: 'PUT', path: agentPaths.jobPlanJson, contentType: 'application/json', body: () => json },
-      (response) => response.body.dump(),
+      (response) => response.discard(),
     );
   }
 
@@ -53,7 +53,7 @@ export class JobApi {
     const body = JSON.stringify(result);
     await this.#transport.send(
       { method: 'POST', path: agentPaths.jobResult, contentType: 'application/json', body: () => body },
-      (response) => response.body.dump(),
+      (response) => response.discard(),
     );
   }
 
