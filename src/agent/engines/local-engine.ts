@@ -116,6 +116,30 @@ export type ReportedVersion = { ok: true; version: string } | { ok: false; reaso
  * ~/.tofurc cannot fail the check, and the update check is off so it stays local.
  */
 export async function reportedVersion(binary: string, searchPath: string | undefined): Promise<ReportedVersion> {
+  // Asking costs a process start (about 30 ms) on every job of an agent that
+  // runs a local binary; a file that has not changed reports what it did.
+  const identity = await fileIdentity(binary);
+  const known = identity === undefined ? undefined : versionsSeen.get(binary);
+  if (known !== undefined && known.identity === identity) return known.reported;
+  const reported = await askVersion(binary, searchPath);
+  if (identity !== undefined && reported.ok) versionsSeen.set(binary, { identity, reported });
+  return reported;
+}
+
+/** Successful answers by binary path, with the file's identity when it answered. */
+const versionsSeen = new Map<string, { identity: string; reported: ReportedVersion }>();
+
+/** Device, inode, size and change time of the file a path resolves to: a replaced or rewritten binary changes it. */
+async function fileIdentity(binary: string): Promise<string | undefined> {
+  try {
+    const info = await stat(binary, { bigint: true });
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+async function askVersion(binary: string, searchPath: string | undefined): Promise<ReportedVersion> {
   let stdout: string;
   try {
     ({ stdout } = await run(binary, ['version', '-json'], {
