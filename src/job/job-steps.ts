@@ -150,9 +150,17 @@ function planJobSteps(context: StepContext): JobPlanOfSteps {
       },
     },
     {
-      title: `reading the plan (${engine} show -json)`,
+      title: `uploading the plan and reading it (${engine} show -json)`,
       run: async () => {
-        planJson = (await workspace.engine('show', ['show', '-json', files.plan], { captureStdout: true })).stdout;
+        // Side by side: the upload waits on the network, show on the engine.
+        // Both are settled before a failure of either ends the step, so no engine outlives it.
+        const [shown, uploaded] = await Promise.allSettled([
+          workspace.engine('show', ['show', '-json', files.plan], { captureStdout: true }),
+          api.uploadPlan(files.plan),
+        ]);
+        if (shown.status === 'rejected') throw shown.reason;
+        if (uploaded.status === 'rejected') throw uploaded.reason;
+        planJson = shown.value.stdout;
         let parsed: unknown;
         try {
           parsed = JSON.parse(planJson.toString('utf8'));
@@ -160,14 +168,8 @@ function planJobSteps(context: StepContext): JobPlanOfSteps {
           throw new OutpostError('engine_failed', `${engine} show -json did not print JSON: ${(error as Error).message}`);
         }
         summary = summarizePlan(parsed);
-      },
-    },
-    {
-      title: 'uploading the plan',
-      run: async () => {
-        await api.uploadPlan(files.plan);
         await api.uploadPlanJson(planJson);
-        if (summary !== undefined) log.info(summary.hasChanges ? describeChanges(summary) : 'No changes.');
+        log.info(summary.hasChanges ? describeChanges(summary) : 'No changes.');
       },
     },
   ];
