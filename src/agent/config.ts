@@ -138,6 +138,12 @@ export const agentSettings = {
     description: 'On force-cancel (or when the server lists a running job stale), how long after the interrupt the sandbox is killed (SIGKILL).',
     parse: asDurationMs,
   },
+  planWorkdirTtl: {
+    env: ['OUTPOST_AGENT_PLAN_WORKDIR_TTL'],
+    default: '15m',
+    description: 'How long the working directory of a plan with changes (the configuration, `.terraform`, the plan file) is kept for the run\'s apply. An apply this agent claims in that time starts from it, skipping the download of the configuration and `init`, if its plan file is byte for byte the one the control plane holds. At most `OUTPOST_AGENT_CONCURRENCY` (and at least 2) directories are kept. `0` turns it off.',
+    parse: asDurationMs,
+  },
   ...cacheSettings,
   ...observabilitySettings,
   ...shutdownSettings,

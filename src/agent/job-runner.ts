@@ -5,6 +5,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { JobAssignment, JobErrorInfo, SignalAction } from '../protocol/agent-api.ts';
+import { jobExitCodes } from '../protocol/statuses.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import type { AgentConfig } from './config.ts';
 import type { StopAction } from './shutdown-config.ts';
@@ -17,6 +18,7 @@ import { providerEnvironment, type ProviderMirror } from './providers/provider-m
 import { LogShipper } from './log-shipper.ts';
 import { startMemoryGuard, type MemoryGuard } from './memory-guard.ts';
 import type { JobMemoryLimit } from './memory-limit.ts';
+import type { PlanWorkdirs } from './plan-workdirs.ts';
 import type { TaskHandleStore } from './task-handles.ts';
 
 /** What the agent process shares with every job it runs. */
@@ -34,6 +36,8 @@ export interface AgentDeps {
   memoryLimit?: JobMemoryLimit | undefined;
   /** Prometheus metrics; absent when the health listener is off (OUTPOST_AGENT_HEALTH_PORT=0). */
   metrics?: AgentMetrics | undefined;
+  /** Plan jobs' directories kept for their runs' applies; absent when that is off. */
+  planWorkdirs?: PlanWorkdirs | undefined;
 }
 
 export interface JobRunnerDeps extends AgentDeps {
@@ -197,20 +201,22 @@ export class JobRunner {
     let exit: ExitResult | undefined;
     let guard: MemoryGuard | undefined;
     const providers = deps.providers?.open(assignment.job_id, (line) => log.line(line));
+    const workdir = path.join(deps.config.dataDir, 'jobs', assignment.job_id);
     try {
       const runtime = await runtimeFor(deps.driver, deps.config.dataDir);
+      if (assignment.kind === 'apply') await deps.planWorkdirs?.handOver(assignment.run_id, workdir);
       const running = await deps.driver.start({
         jobId: assignment.job_id,
         agentId: deps.agentId,
         command: [process.execPath, runtime.entry],
         shared: [process.execPath, runtime.root, lease.path],
-        workdir: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
+        workdir,
         env: {
           ...deps.baseEnv,
           ...runtime.env,
           OUTPOST_JOB_SERVER_URL: deps.config.url,
           OUTPOST_JOB_TOKEN: assignment.job_token,
-          OUTPOST_JOB_WORKDIR: path.join(deps.config.dataDir, 'jobs', assignment.job_id),
+          OUTPOST_JOB_WORKDIR: workdir,
           OUTPOST_JOB_ENGINE_PATH: lease.path,
           OUTPOST_JOB_MAX_ARCHIVE_MB: String(deps.config.maxArchiveMb),
           ...providerEnvironment(providers, deps.config),
@@ -239,6 +245,10 @@ export class JobRunner {
       clearTimeout(this.#killTimer);
       lease.release();
       providers?.close();
+      // Before the sandbox is destroyed with its directory: a plan that ended well leaves it for the apply.
+      if (this.#handle && assignment.kind === 'plan' && exit?.code === jobExitCodes.succeeded && this.#interruptedAt === undefined) {
+        await deps.planWorkdirs?.keep(assignment.run_id, workdir);
+      }
       if (this.#handle) {
         await deps.driver.destroy(this.#handle).catch((error: unknown) => this.#logger.warn({ err: error }, 'cleanup failed'));
         await deps.handles.remove(this.#handle.jobId);

@@ -21,6 +21,7 @@ import { startHealthServer, type HealthServer } from './health-server.ts';
 import { jobMemoryLimit } from './memory-limit.ts';
 import type { ProviderMirror } from './providers/provider-mirror.ts';
 import { startProviderMirror } from './providers/provider-cache-setup.ts';
+import { PlanWorkdirs } from './plan-workdirs.ts';
 import { AgentShutdown } from './shutdown.ts';
 import { TaskHandleStore } from './task-handles.ts';
 
@@ -52,11 +53,20 @@ export async function createAgent(
   const metrics = config.healthPort > 0 ? new AgentMetrics() : undefined;
   const providers = await providerMirrorFor(config, driver, logger, metrics);
   const memoryLimit = jobMemoryLimit(config, driver.name, logger);
+  // A single-mode agent runs one job and exits: nothing it kept would be used.
+  const planWorkdirs = new PlanWorkdirs({
+    dir: path.join(config.dataDir, 'plan-workdirs'),
+    ttlMs: config.single ? 0 : config.planWorkdirTtl,
+    maxEntries: Math.max(2, config.concurrency),
+    logger,
+  });
+  await planWorkdirs.start();
   return {
-    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers, metrics, memoryLimit }),
+    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers, metrics, memoryLimit, planWorkdirs }),
     client,
     metrics,
     close: async () => {
+      planWorkdirs.stop();
       await providers?.close();
       await client.close();
     },

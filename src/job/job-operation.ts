@@ -49,6 +49,7 @@ async function runSteps(context: OperationContext): Promise<JobResult> {
 
     const job = stepsFor({ ...context, spec });
     for (const step of job.steps) {
+      if (step.skip?.()) continue;
       cancellation.throwIfRequested();
       log.step(step.title);
       await step.run();

@@ -2,7 +2,6 @@
 // is one line in the run log ("Outpost: <title>") followed by what it prints;
 // job-operation.ts runs them in order and checks for a cancel in between.
 import { rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { Env } from '../config/settings.ts';
 import type { JobResult, JobSpec } from '../protocol/agent-api.ts';
 import { OutpostError } from '../protocol/errors.ts';
@@ -16,11 +15,14 @@ import { describeEngineExit, runEngine, type EngineExit, type OutputListener } f
 import type { JobApi } from './job-api.ts';
 import type { RunLog } from './run-log.ts';
 import { providerEnvironment, providerInstallationOf, writeCliConfig } from './provider-installation.ts';
+import { adoptHandedOverDirectory, jobFiles, markApplyMayFollow, savedPlanTarget } from './plan-workdir.ts';
 import { resolveWorkingDirectory, writeBackendOverride } from './working-directory.ts';
 
 export interface JobStep {
   readonly title: string;
   readonly run: () => Promise<void>;
+  /** Asked when the step's turn comes: true leaves it out (not run, not logged). */
+  readonly skip?: () => boolean;
 }
 
 export interface StepContext {
@@ -51,15 +53,6 @@ function plural(count: number, noun: string): string {
   return `${count} ${noun}${count === 1 ? '' : 's'}`;
 }
 
-/** Files of the job directory, outside the extracted configuration. */
-function jobFiles(config: JobConfig): { archive: string; configDir: string; plan: string } {
-  return {
-    archive: path.join(config.workdir, 'configuration.tar.gz'),
-    configDir: path.join(config.workdir, 'config'),
-    plan: path.join(config.workdir, 'plan.tfplan'),
-  };
-}
-
 /** Fetch, prepare and init: the part plan and apply jobs share. */
 class PreparedWorkspace {
   workingDir = '';
@@ -70,12 +63,12 @@ class PreparedWorkspace {
     this.#context = context;
   }
 
-  steps(): JobStep[] {
+  steps(): { fetch: JobStep; prepare: JobStep; init: JobStep } {
     const { config, api, log, cancellation, spec } = this.#context;
-    const files = jobFiles(config);
+    const files = jobFiles(config.workdir);
     const engine = engineCommand(spec);
-    return [
-      {
+    return {
+      fetch: {
         title: 'fetching configuration version',
         run: async () => {
           const maxBytes = config.maxArchiveMb * 1024 * 1024;
@@ -85,7 +78,7 @@ class PreparedWorkspace {
           log.info(`extracted ${plural(summary.files, 'file')} and ${plural(summary.links, 'link')}, ${formatByteSize(summary.bytes)}`);
         },
       },
-      {
+      prepare: {
         title: 'preparing working directory',
         run: async () => {
           this.workingDir = await resolveWorkingDirectory(files.configDir, spec.workspace.working_directory);
@@ -105,13 +98,13 @@ class PreparedWorkspace {
           log.info(`working directory: ${shown}; state backend: Outpost; providers: ${installing}`);
         },
       },
-      {
+      init: {
         title: `running ${engine} init`,
         run: async () => {
           await this.engine('init', ['init', '-input=false', '-no-color']);
         },
       },
-    ];
+    };
   }
 
   /** Runs an engine subcommand in the working directory; a failure or a cancel ends the job. */
@@ -132,13 +125,16 @@ class PreparedWorkspace {
 
 function planJobSteps(context: StepContext): JobPlanOfSteps {
   const { config, api, log, spec } = context;
-  const files = jobFiles(config);
+  const files = jobFiles(config.workdir);
   const engine = engineCommand(spec);
   const workspace = new PreparedWorkspace(context);
   let planJson: Buffer = Buffer.alloc(0);
   let summary: PlanSummary | undefined;
+  const { fetch, prepare, init } = workspace.steps();
   const steps: JobStep[] = [
-    ...workspace.steps(),
+    fetch,
+    prepare,
+    init,
     {
       title: `running ${engine} plan${spec.is_destroy ? ' -destroy' : ''}`,
       run: async () => {
@@ -170,6 +166,7 @@ function planJobSteps(context: StepContext): JobPlanOfSteps {
         summary = summarizePlan(parsed);
         await api.uploadPlanJson(planJson);
         log.info(summary.hasChanges ? describeChanges(summary) : 'No changes.');
+        if (summary.hasChanges && !spec.plan_only) await markApplyMayFollow(config.workdir);
       },
     },
   ];
@@ -187,19 +184,32 @@ function planJobSteps(context: StepContext): JobPlanOfSteps {
 
 function applyJobSteps(context: StepContext): JobPlanOfSteps {
   const { config, api, log, cancellation, spec } = context;
-  const files = jobFiles(config);
+  const files = jobFiles(config.workdir);
   const engine = engineCommand(spec);
   const workspace = new PreparedWorkspace(context);
   const watcher = new ApplyCompleteWatcher();
+  const { fetch, prepare, init } = workspace.steps();
+  /** The plan job's directory, handed over by this agent, holds the plan the control plane has. */
+  let reusing = false;
   const steps: JobStep[] = [
-    ...workspace.steps(),
     {
       title: 'downloading the saved plan',
       run: async () => {
-        const bytes = await api.downloadPlan(files.plan, cancellation.signal);
+        const target = await savedPlanTarget(config.workdir);
+        const bytes = await api.downloadPlan(target.file, cancellation.signal);
         log.info(`plan file: ${formatByteSize(bytes)}`);
+        if (!target.handedOver) return;
+        reusing = await adoptHandedOverDirectory(config.workdir, target.file);
+        log.info(
+          reusing
+            ? `this agent ran the plan and kept its working directory, which holds the same plan: the configuration and ${engine} init are reused`
+            : 'the working directory this agent kept from the plan holds a different plan: starting afresh',
+        );
       },
     },
+    { ...fetch, skip: () => reusing },
+    prepare,
+    { ...init, skip: () => reusing },
     {
       title: `running ${engine} apply`,
       run: async () => {
