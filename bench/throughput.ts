@@ -1,8 +1,9 @@
 // Throughput: BENCH_THROUGHPUT_RUNS (default 100) plan + apply runs of a
 // one-resource configuration, wall time from the first to the last:
-// - by hand: `tofu init`, `plan -out`, `apply` in a fresh directory per
-//   run, local state, 4 runs at a time (4 workers take the next run as soon
-//   as one ends);
+// - by hand: `tofu init`, `plan -out`, `apply`, 4 runs at a time (4
+//   workers take the next run as soon as one ends), each worker in its own
+//   directory whose local state it keeps, as a workspace keeps its state:
+//   every run updates the resource the previous one left;
 // - Outpost: the runs spread round-robin over 4 auto-apply workspaces, one
 //   agent at concurrency 4 (the local driver). A workspace runs one run at a
 //   time, the others wait `pending`, so at most 4 jobs run at once, as by
@@ -35,27 +36,22 @@ function mainTf(label: string): string {
   return `resource "terraform_data" "x" {\n  input = "${label}"\n}\noutput "x" {\n  value = terraform_data.x.output\n}\n`;
 }
 
-async function byHand(label: string): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-throughput-'));
-  try {
-    await writeFile(path.join(dir, 'main.tf'), mainTf(label));
-    const env = { ...process.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', TF_CLI_CONFIG_FILE: '/dev/null' };
-    await run(tofuBinary(), ['init', '-input=false', '-no-color'], { cwd: dir, env });
-    await run(tofuBinary(), ['plan', '-input=false', '-no-color', '-out=plan.tfplan'], { cwd: dir, env });
-    await run(tofuBinary(), ['apply', '-input=false', '-no-color', 'plan.tfplan'], { cwd: dir, env });
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+async function byHand(dir: string, label: string): Promise<void> {
+  await writeFile(path.join(dir, 'main.tf'), mainTf(label));
+  const env = { ...process.env, TF_IN_AUTOMATION: '1', TF_INPUT: '0', TF_CLI_CONFIG_FILE: '/dev/null' };
+  await run(tofuBinary(), ['init', '-input=false', '-no-color'], { cwd: dir, env });
+  await run(tofuBinary(), ['plan', '-input=false', '-no-color', '-out=plan.tfplan'], { cwd: dir, env });
+  await run(tofuBinary(), ['apply', '-input=false', '-no-color', 'plan.tfplan'], { cwd: dir, env });
 }
 
-/** Wall ms of all runs by hand, `parallel` at a time. */
-async function allByHand(round: number): Promise<number> {
+/** Wall ms of all runs by hand, `parallel` at a time, worker w in dirs[w]. */
+async function allByHand(dirs: readonly string[], round: number): Promise<number> {
   let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < runs; i = next++) await byHand(`round ${round} run ${i}`);
+  const worker = async (dir: string): Promise<void> => {
+    for (let i = next++; i < runs; i = next++) await byHand(dir, `round ${round} run ${i}`);
   };
   const started = performance.now();
-  await Promise.all(Array.from({ length: parallel }, worker));
+  await Promise.all(dirs.map(worker));
   return performance.now() - started;
 }
 
@@ -104,7 +100,9 @@ export async function throughput(hooks: Hooks): Promise<Record<string, unknown>>
   while (workspaceIds.length < parallel) workspaceIds.push((await cluster.createWorkspace()).id);
   // One warm-up of each, not measured: the first runs pay one-time costs
   // (engine in the page cache, the agent's engine cache) that a long-running agent does not.
-  await byHand('warm-up');
+  const handDirs = await Promise.all(Array.from({ length: parallel }, () => mkdtemp(path.join(os.tmpdir(), 'bench-throughput-'))));
+  hooks.after(() => Promise.all(handDirs.map((dir) => rm(dir, { recursive: true, force: true }))));
+  for (const dir of handDirs) await byHand(dir, 'warm-up');
   const warmCv = await uploadConfiguration(cluster.server, cluster.workspace.id, { 'main.tf': mainTf('warm-up') });
   await waitForRunStatus(cluster.server, (await createRun(cluster.server, cluster.workspace.id, warmCv)).id, ['applied'], 120_000, cluster.agents);
 
@@ -112,11 +110,11 @@ export async function throughput(hooks: Hooks): Promise<Record<string, unknown>>
   const outpost: OutpostRound[] = [];
   for (let round = 0; round < rounds; round++) {
     if (round % 2 === 0) {
-      hand.push(await allByHand(round));
+      hand.push(await allByHand(handDirs, round));
       outpost.push(await allThroughOutpost(cluster, workspaceIds, round));
     } else {
       outpost.push(await allThroughOutpost(cluster, workspaceIds, round));
-      hand.push(await allByHand(round));
+      hand.push(await allByHand(handDirs, round));
     }
   }
   const rows = outpost.map((o, round) => ({
