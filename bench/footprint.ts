@@ -1,5 +1,7 @@
 // Memory footprint (RSS from /proc/<pid>/status), against the design's
-// targets (idle agent ≤ 60 MB, server with 1,000 agents ≤ 200 MB):
+// targets (idle agent ≤ 60 MB, server with 1,000 agents ≤ 200 MB), of what
+// ships: the server and agents run bin/outpost.js, the compiled dist/ (run
+// `npm run build` first), and so do the job operations they start:
 // - the server with nothing connected, as a baseline;
 // - a real agent (`outpost agent run`, local driver), registered and idle for
 //   BENCH_FOOTPRINT_IDLE_SECONDS: the agent process alone, and separately any
@@ -13,6 +15,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startAgent, startServer, type AgentHandle } from '../test/support/cluster.ts';
+import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
 import { createPool, createRun, createWorkspace, listAgents, uploadConfiguration, waitUntil, waitForRunStatus } from '../test/e2e/fixtures.ts';
 import { scaleStep } from './control-plane-scale.ts';
 import type { Hooks } from './measure.ts';
@@ -50,7 +53,7 @@ function heldConfiguration(url: string, i: number): Record<string, string> {
 }
 
 export async function footprint(hooks: Hooks): Promise<Record<string, unknown>> {
-  const server = await startServer({ backend: 'sqlite' });
+  const server = await startServer({ backend: 'sqlite', entryPoint });
   hooks.after(() => server.cleanup());
   const pool = await createPool(server);
   const serverIdle = rssMiB(server.process.pid!);
@@ -58,7 +61,7 @@ export async function footprint(hooks: Hooks): Promise<Record<string, unknown>> 
   const registered = async (agent: AgentHandle) =>
     waitUntil(`agent ${agent.name} to register`, async () => ((await listAgents(server, pool.id)).some((a) => a.attributes.name === agent.name) ? true : undefined), () => agent.output(), 30_000);
 
-  const idle = await startAgent(server, { token: pool.token });
+  const idle = await startAgent(server, { token: pool.token, entryPoint });
   hooks.after(() => idle.cleanup());
   await registered(idle);
   await sleep(idleSeconds * 1000);
@@ -68,7 +71,7 @@ export async function footprint(hooks: Hooks): Promise<Record<string, unknown>> 
 
   const endpoint = await startHeldStateEndpoint();
   hooks.after(() => endpoint.close());
-  const busy = await startAgent(server, { token: pool.token, env: { OUTPOST_AGENT_CONCURRENCY: String(heldJobs) } });
+  const busy = await startAgent(server, { token: pool.token, entryPoint, env: { OUTPOST_AGENT_CONCURRENCY: String(heldJobs) } });
   hooks.after(() => busy.cleanup());
   await registered(busy);
   const workspace = await createWorkspace(server, { poolId: pool.id });

@@ -1,6 +1,9 @@
-// The files a sandbox needs to run the job operation: the source modules
-// src/job/entry.ts imports (transitively), package.json, and the production
-// packages those modules import with their dependencies. Copied once per
+// The files a sandbox needs to run the job operation: the modules its entry
+// imports (transitively), package.json, and the production packages those
+// modules import with their dependencies. The entry is the compiled
+// dist/job/entry.js when the agent itself runs from dist/ (the shipped
+// package and images), src/job/entry.ts when it runs from the sources
+// (tests, `npm run outpost`). Copied once per
 // version into <data dir>/runtime/job-<hash>/ so a sandbox that isolates
 // files is shown exactly this and nothing else of the app directory (which,
 // in a checkout, holds the server's database and the admin token in
@@ -20,17 +23,19 @@ export interface JobRuntime {
   env?: Readonly<Record<string, string>>;
 }
 
-/** Relative path of the entry module inside the app (and the runtime). */
-const entryModule = 'src/job/entry.ts';
+/** Relative path of the job operation's entry module inside the app (and the runtime), built or not. */
+export const jobEntryModules = { compiled: 'dist/job/entry.js', source: 'src/job/entry.ts' } as const;
+/** The entry that matches how this module runs: from dist/ as JavaScript, or from src/ as TypeScript. */
+const entryModule = import.meta.url.endsWith('.js') ? jobEntryModules.compiled : jobEntryModules.source;
 
 /** Static and dynamic import specifiers written as string literals. */
 const importPattern = /(?:\bfrom\s*|\bimport\s*\(?\s*)['"]([^'"\n]+)['"]/g;
 
 /** The app-relative files of the runtime: source modules, package.json, and package directories. */
-export async function runtimeFiles(appRoot: string): Promise<string[]> {
+export async function runtimeFiles(appRoot: string, entry: string = entryModule): Promise<string[]> {
   const modules = new Set<string>();
   const packages = new Set<string>();
-  const queue = [entryModule];
+  const queue = [entry];
   while (queue.length > 0) {
     const relative = queue.pop()!;
     if (modules.has(relative)) continue;
@@ -102,10 +107,10 @@ async function versionKey(appRoot: string, files: readonly string[]): Promise<st
  * Builds the runtime under `dataDir` if this version has none yet; the copy
  * is published by a rename, so a half-copied runtime is never used.
  */
-export async function prepareJobRuntime(appRoot: string, dataDir: string): Promise<JobRuntime> {
-  const files = await runtimeFiles(appRoot);
+export async function prepareJobRuntime(appRoot: string, dataDir: string, entry: string = entryModule): Promise<JobRuntime> {
+  const files = await runtimeFiles(appRoot, entry);
   const root = path.join(dataDir, 'runtime', `job-${await versionKey(appRoot, files)}`);
-  const runtime = { root, entry: path.join(root, entryModule) };
+  const runtime = { root, entry: path.join(root, entry) };
   if (await stat(runtime.entry).then(() => true, () => false)) return runtime;
   const temp = `${root}.partial-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
@@ -121,9 +126,9 @@ export async function prepareJobRuntime(appRoot: string, dataDir: string): Promi
   return runtime;
 }
 
-const jobEntry = fileURLToPath(new URL('../job/entry.ts', import.meta.url));
 /** Outpost's code and dependencies, from which the sandbox's runtime is curated. */
 const appRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const jobEntry = path.join(appRoot, entryModule);
 /** One runtime copy per data dir and agent process; a failed copy is retried by the next job. */
 const runtimes = new Map<string, Promise<JobRuntime>>();
 

@@ -10,14 +10,14 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { AgentStoppedError, OutpostAgent } from './agent.ts';
-import { AgentMetrics } from './agent-metrics.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
 import { registryCredentials } from './cache-config.ts';
 import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
 import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
 import type { Driver } from './drivers/driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
-import { startHealthServer, type HealthServer } from './health-server.ts';
+import type { HealthServer } from './health-server.ts';
 import { jobMemoryLimit } from './memory-limit.ts';
 import type { ProviderMirror } from './providers/provider-mirror.ts';
 import { startProviderMirror } from './providers/provider-cache-setup.ts';
@@ -50,7 +50,8 @@ export async function createAgent(
   void engines.evict('agent start');
   const handles = new TaskHandleStore(config.dataDir);
   // Counted only when something can read them: the health listener is on.
-  const metrics = config.healthPort > 0 ? new AgentMetrics() : undefined;
+  // prom-client (and Fastify, for the listener) is loaded only then.
+  const metrics = config.healthPort > 0 ? new (await import('./agent-metrics.ts')).AgentMetrics() : undefined;
   const providers = await providerMirrorFor(config, driver, logger, metrics);
   const memoryLimit = jobMemoryLimit(config, driver.name, logger);
   // A single-mode agent runs one job and exits: nothing it kept would be used.
@@ -139,6 +140,7 @@ export async function runAgentCommand(): Promise<number> {
   let health: HealthServer | undefined;
   if (created.metrics) {
     try {
+      const { startHealthServer } = await import('./health-server.ts');
       health = await startHealthServer({ host: config.healthHost, port: config.healthPort, status: () => agent.status(), metrics: created.metrics, logger });
     } catch (error) {
       logger.fatal({ err: (error as Error).message, host: config.healthHost, port: config.healthPort }, 'the health listener could not start (OUTPOST_AGENT_HEALTH_HOST / OUTPOST_AGENT_HEALTH_PORT)');

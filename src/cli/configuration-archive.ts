@@ -7,7 +7,6 @@
 // never followed: the job operation checks where they point when it unpacks.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { create } from 'tar';
 import { UsageError } from './exit-codes.ts';
 
 const excludedDirectories = new Set(['.terraform', '.git', '.outpost']);
@@ -32,6 +31,8 @@ export async function packConfiguration(directory: string): Promise<PackedConfig
   // paths carry no "./" prefix, the form TFE archives use.
   const entries = (await fs.readdir(root)).filter((name) => !isExcludedFromConfiguration(name)).sort();
   if (entries.length === 0) throw new UsageError(`${directory} has no files to upload`);
+  // Loaded here, not at start: every `outpost` process (agents, the server) loads the CLI, few upload.
+  const { create } = await import('tar');
   const pack = create(
     {
       cwd: root,

@@ -1,12 +1,8 @@
 // Entry point of the `outpost` command (bin/outpost.js imports this file).
 // The only place that touches the real process: its streams, signals and
 // exit code. Everything else is in program.ts, which tests drive directly.
-import { runAgentCommand } from '../agent/main.ts';
-import { runJobCommand } from '../job/main.ts';
-import { runServerCommand } from '../server/main.ts';
 import { ApiClient } from './api-client.ts';
 import { runCli } from './program.ts';
-import { runQuickstartCommand } from './quickstart.ts';
 
 // A reader that stops early (`outpost run list | head`) is not an error.
 for (const stream of [process.stdout, process.stderr]) {
@@ -24,10 +20,12 @@ process.exitCode = await runCli(process.argv.slice(2), {
     return () => process.off('SIGINT', listener);
   },
   exit: (code) => process.exit(code),
+  // Loaded only for the command that runs: an agent process never loads the
+  // server's web framework and database drivers, nor the server the agent's.
   processes: {
-    server: runServerCommand,
-    agent: runAgentCommand,
-    job: runJobCommand,
-    quickstart: runQuickstartCommand,
+    server: async () => (await import('../server/main.ts')).runServerCommand(),
+    agent: async () => (await import('../agent/main.ts')).runAgentCommand(),
+    job: async () => (await import('../job/main.ts')).runJobCommand(),
+    quickstart: async () => (await import('./quickstart.ts')).runQuickstartCommand(),
   },
 });

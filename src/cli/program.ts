@@ -2,8 +2,8 @@
 // buildProgram() only declares commands; runCli() parses, runs the chosen
 // action and turns its outcome (or error) into an exit code. Both take their
 // dependencies as arguments so tests can drive any command line with fakes.
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from '@commander-js/extra-typings';
-import packageJson from '../../package.json' with { type: 'json' };
 import { ApiError } from './api-error.ts';
 import type { Cli, CliDeps } from './command-context.ts';
 import { registerAgentCommands } from './commands/agent.ts';
@@ -14,6 +14,10 @@ import { registerStateCommands } from './commands/state.ts';
 import { registerVariableCommands } from './commands/variable.ts';
 import { registerWorkspaceCommands } from './commands/workspace.ts';
 import { exitCodeFor, exitCodes, formatError } from './exit-codes.ts';
+
+// Read, not imported: the build compiles src/ alone (tsconfig.build.json),
+// and dist/cli/ is as deep as src/cli/, so this path holds from either.
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 export function buildProgram(cli: Cli): Command {
   const { stdout, stderr } = cli.deps.terminal;

@@ -129,7 +129,7 @@ describe('Docker images (deploy/docker)', { skip }, () => {
   test('server: non-root, `--help` prints the CLI help', async () => {
     const config = await imageConfig(server);
     assert.equal(config.User, '1000:1000');
-    assert.deepEqual(config.Entrypoint, ['node', '/opt/outpost/src/cli/main.ts']);
+    assert.deepEqual(config.Entrypoint, ['node', '/opt/outpost/bin/outpost.js']);
     assert.deepEqual(config.Cmd, ['server']);
     assert.ok(config.Env?.includes('OUTPOST_DATA_DIR=/var/lib/outpost'), String(config.Env));
     assert.ok(config.Env?.includes('OUTPOST_LISTEN=0.0.0.0:8480'), String(config.Env));
@@ -141,6 +141,9 @@ describe('Docker images (deploy/docker)', { skip }, () => {
     const help = await dockerOk(['run', '--rm', server, '--help']);
     assert.match(help, /^Usage: outpost /m);
     for (const command of ['server', 'agent', 'pool', 'workspace', 'run']) assert.match(help, new RegExp(`^  ${command} `, 'm'));
+    // What runs is the compiled JavaScript (npm run build in the image's build stage): no TypeScript ships.
+    const shipped = await shell(server, 'ls /opt/outpost; test -f /opt/outpost/dist/cli/main.js && echo built; find /opt/outpost/dist -name "*.ts" | head -n 3');
+    assert.deepEqual(shipped.trim().split('\n'), ['bin', 'dist', 'examples', 'node_modules', 'package-lock.json', 'package.json', 'built']);
   });
 
   test('server: starts as its default command and its health check passes', async () => {

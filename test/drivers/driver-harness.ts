@@ -36,7 +36,7 @@ export const driversUnderTest: DriverUnderTest[] = [
     name: 'docker',
     unavailable: dockerUnavailable(),
     async create(dataDir) {
-      const docker = dockerClient('unix:///var/run/docker.sock');
+      const docker = await dockerClient('unix:///var/run/docker.sock');
       return new DockerDriver({
         docker,
         placement: await detectPlacement(docker),

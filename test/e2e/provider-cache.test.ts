@@ -149,10 +149,12 @@ test('network mirrors are tried in order; one that fails or lacks the provider f
 test('with the provider cache off, the engine downloads from the origin itself (sqlite)', async (t) => {
   origin.clearRequests();
   const cluster = await setupCluster(t, 'sqlite', {
-    agentEnv: originEnv({ OUTPOST_AGENT_PROVIDER_CACHE_ENABLED: 'false', SSL_CERT_FILE: origin.caFile }),
+    // Without the plan's directory kept for the apply, the apply runs its own init.
+    agentEnv: originEnv({ OUTPOST_AGENT_PROVIDER_CACHE_ENABLED: 'false', SSL_CERT_FILE: origin.caFile, OUTPOST_AGENT_PLAN_WORKDIR_TTL: '0' }),
   });
   const logs = await applyRun(cluster, cluster.workspace.id, 'direct');
   assert.match(logs.plan, /providers: the engine downloads them/, logs.plan);
+  assert.match(logs.apply, /Outpost: running tofu init/, logs.apply);
   assert.equal(zipRequests().length, 2, 'plan and apply each downloaded the provider');
   assert.deepEqual(await cachedZips(cluster), []);
 });

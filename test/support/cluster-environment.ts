@@ -6,6 +6,8 @@ import path from 'node:path';
 
 export const repositoryRoot = path.resolve(import.meta.dirname, '..', '..');
 export const cliEntryPoint = path.join(repositoryRoot, 'src', 'cli', 'main.ts');
+/** The installed command: the compiled dist/ (`npm run build`), for benchmarks of what ships. */
+export const shippedEntryPoint = path.join(repositoryRoot, 'bin', 'outpost.js');
 
 export interface CommandLine {
   readonly command: string;
@@ -16,8 +18,8 @@ export interface CommandLine {
  * `node src/cli/main.ts <args>`, with the Node that runs the tests
  * (process.execPath: Node 24, which the system `node` may not be).
  */
-export function cliCommand(args: readonly string[]): CommandLine {
-  return { command: process.execPath, args: [cliEntryPoint, ...args] };
+export function cliCommand(args: readonly string[], entryPoint = cliEntryPoint): CommandLine {
+  return { command: process.execPath, args: [entryPoint, ...args] };
 }
 
 const tokenAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';

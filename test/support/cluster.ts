@@ -58,6 +58,8 @@ export interface ServerOptions {
   readonly backend: DatabaseBackend;
   readonly env?: Readonly<Record<string, string>>;
   readonly t?: TestHooks;
+  /** The script Node runs: src/cli/main.ts unless given (benchmarks pass the shipped bin/outpost.js). */
+  readonly entryPoint?: string;
 }
 
 const healthTimeoutMs = 30_000;
@@ -103,7 +105,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     if (options.backend === 'postgres') database = await createTestDatabase();
     const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, extra: options.env });
     const launch = async (): Promise<void> => {
-      current = spawnLogged({ ...cliCommand(['server']), env, cwd: tempDir, logFile });
+      current = spawnLogged({ ...cliCommand(['server'], options.entryPoint), env, cwd: tempDir, logFile });
       await waitUntilHealthy(url, current, logFile);
     };
     await launch();
@@ -151,6 +153,8 @@ export interface AgentOptions {
   readonly name?: string;
   readonly env?: Readonly<Record<string, string>>;
   readonly t?: TestHooks;
+  /** The script Node runs: src/cli/main.ts unless given (benchmarks pass the shipped bin/outpost.js). */
+  readonly entryPoint?: string;
 }
 
 /** Starts `outpost agent run`; does not wait for it to register (check the API). */
@@ -179,7 +183,7 @@ export async function startAgent(server: Pick<ServerHandle, 'url'>, options: Age
       enginePath: tofuBinary(),
       extra: options.env,
     });
-    const launch = (): SpawnedProcess => spawnLogged({ ...cliCommand(['agent', 'run']), env, cwd: tempDir, logFile });
+    const launch = (): SpawnedProcess => spawnLogged({ ...cliCommand(['agent', 'run'], options.entryPoint), env, cwd: tempDir, logFile });
     current = launch();
     const running = (): SpawnedProcess => {
       if (current === undefined) throw new Error('agent was never started');

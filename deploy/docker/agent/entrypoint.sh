@@ -28,4 +28,4 @@ if [ -z "${OUTPOST_AGENT_DATA_DIR:-}${SCALR_AGENT_DATA_DIR:-}" ]; then
   fi
 fi
 
-exec node /opt/outpost/src/cli/main.ts agent "$@"
+exec node /opt/outpost/bin/outpost.js agent "$@"

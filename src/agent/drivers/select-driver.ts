@@ -1,12 +1,14 @@
 // Picks the driver: the one configured, or with `auto` the docker driver when
 // a Docker daemon answers and the local driver otherwise, saying why either
 // way. For the docker driver it also settles the data dir, which must be a
-// host mount when the agent itself runs in a container.
-import Docker from 'dockerode';
+// host mount when the agent itself runs in a container. dockerode is loaded
+// only once the docker driver is chosen: the local driver never needs it.
+import type Docker from 'dockerode';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config.ts';
 import type { Driver } from './driver.ts';
 import { DockerDriver } from './docker/docker-driver.ts';
+import { pingDocker } from './docker/docker-ping.ts';
 import { detectPlacement, hostPathOf, type Placement } from './docker/placement.ts';
 import { LocalDriver } from './local/local-driver.ts';
 
@@ -21,7 +23,8 @@ export class DriverUnavailableError extends Error {
 /** Data dirs the seed's and our recipes mount at the same path on host and in the agent container. */
 const conventionalDataDirs = ['/var/lib/outpost-agent', '/var/lib/scalr-agent'];
 
-export function dockerClient(dockerHost: string): Docker {
+export async function dockerClient(dockerHost: string): Promise<Docker> {
+  const { default: Docker } = await import('dockerode');
   const url = new URL(dockerHost);
   if (url.protocol === 'unix:') return new Docker({ socketPath: url.pathname });
   return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
@@ -32,11 +35,7 @@ export async function selectDriver(config: AgentConfig, logger: Logger): Promise
     logger.info({ driver: 'local', reason: 'OUTPOST_AGENT_DRIVER=local' }, 'driver selected');
     return { driver: new LocalDriver(), dataDir: config.dataDir };
   }
-  const docker = dockerClient(config.dockerHost);
-  const failure = await docker.ping().then(
-    () => undefined,
-    (error: Error) => error.message,
-  );
+  const failure = await pingDocker(config.dockerHost);
   if (failure !== undefined) {
     if (config.driver === 'docker') {
       throw new DriverUnavailableError(
@@ -47,6 +46,7 @@ export async function selectDriver(config: AgentConfig, logger: Logger): Promise
     logger.info({ driver: 'local', reason: `no Docker daemon answers at ${config.dockerHost} (${failure})` }, 'driver selected');
     return { driver: new LocalDriver(), dataDir: config.dataDir };
   }
+  const docker = await dockerClient(config.dockerHost);
   const placement = await detectPlacement(docker);
   const dataDir = mountedDataDir(placement, config.dataDir);
   const driver = new DockerDriver({

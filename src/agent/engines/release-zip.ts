@@ -5,7 +5,7 @@
 import { createWriteStream } from 'node:fs';
 import { chmod, open } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 
 export class ReleaseZipInvalid extends Error {
   constructor(message: string) {
@@ -19,6 +19,8 @@ const regularFile = 0o100000;
 
 /** Writes the zip entry named `binaryName` to `target` (a new file), mode 0755. */
 export async function extractBinary(zipPath: string, binaryName: string, target: string): Promise<void> {
+  // Loaded on the first engine download, not with the agent.
+  const { default: yauzl } = await import('yauzl');
   let zip: yauzl.ZipFile;
   try {
     // strictFileNames: a `\` in a name is an error, not a path separator in disguise.

@@ -6,7 +6,7 @@
 // whichever one an upstream gives, and hand both to the engine.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import yauzl from 'yauzl';
+import type yauzl from 'yauzl';
 
 export interface PackageHashes {
   zh: string;
@@ -33,6 +33,8 @@ export function matchesAnyHash(hashes: PackageHashes, expected: readonly string[
 
 /** dirhash.HashZip(file, dirhash.Hash1) as Go's golang.org/x/mod computes it: every entry, directories included. */
 async function dirhashOfZip(file: string): Promise<string> {
+  // Loaded on the first package hashed, not with the agent.
+  const { default: yauzl } = await import('yauzl');
   const zip = await new Promise<yauzl.ZipFile>((resolve, reject) =>
     yauzl.open(file, { lazyEntries: true, autoClose: false, strictFileNames: false }, (error, opened) => (error ? reject(error) : resolve(opened))),
   );

@@ -6,9 +6,15 @@
 // uses are never evicted. Job sandboxes share the agent's network namespace
 // (local processes, or containers on `host`/`container:<agent>`), so
 // 127.0.0.1 is the agent for them too.
+//
+// Plain node:https, not a web framework: the protocol is two GET paths, and
+// the mirror runs in every agent from its start, where Fastify cost about
+// 20 MiB of resident memory.
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config.ts';
 import { createMirrorCertificate } from './mirror-certificate.ts';
@@ -35,38 +41,42 @@ export interface MirrorAccess {
   close(): void;
 }
 
-type ProviderParams = { key: string; hostname: string; namespace: string; type: string };
+/** A response: JSON, or a package archive streamed from the cache. */
+type Answer = { status: number; json: unknown } | { status: 200; file: string; size: number };
+
+const notFound = (message: string): Answer => ({ status: 404, json: { errors: [message] } });
 
 export class ProviderMirror {
-  readonly #app: FastifyInstance;
+  readonly #server: Server;
   readonly #cache: ProviderCache;
   readonly #platform: string;
   readonly #caPem: string;
+  readonly #logger: Logger;
   readonly #sessions = new Map<string, CacheSession>();
   #origin = '';
 
-  private constructor(app: FastifyInstance, options: ProviderMirrorOptions, caPem: string) {
-    this.#app = app;
+  private constructor(server: Server, options: ProviderMirrorOptions, caPem: string) {
+    this.#server = server;
     this.#cache = options.cache;
     this.#platform = options.platform;
     this.#caPem = caPem;
+    this.#logger = options.logger.child({ component: 'provider-mirror' });
   }
 
   static async start(options: ProviderMirrorOptions): Promise<ProviderMirror> {
     const certificate = await createMirrorCertificate({ hosts: ['127.0.0.1', 'localhost'] });
-    const app = Fastify({
-      https: { key: certificate.keyPem, cert: certificate.certPem },
-      loggerInstance: options.logger.child({ component: 'provider-mirror' }, { level: 'warn' }) as FastifyBaseLogger,
-      // Every engine request would be logged; the cache logs what matters (downloads, damage, eviction).
-      logController: new LogController({ disableRequestLogging: true }),
-      // A job's archive download can take a while on a slow disk; the engine has its own timeout.
-      requestTimeout: 0,
-      forceCloseConnections: true,
+    // No request timeout: a job's archive download can take a while on a slow disk; the engine has its own.
+    const server = createServer({ key: certificate.keyPem, cert: certificate.certPem, requestTimeout: 0 });
+    const mirror = new ProviderMirror(server, options, certificate.caPem);
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => void mirror.#handle(request, response));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-    const mirror = new ProviderMirror(app, options, certificate.caPem);
-    mirror.#routes();
-    const address = await app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
-    mirror.#origin = address.replace(/\/$/, '');
+    mirror.#origin = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
     options.logger.info({ url: mirror.#origin }, 'provider mirror listening');
     return mirror;
   }
@@ -90,73 +100,88 @@ export class ProviderMirror {
     };
   }
 
+  /** Stops listening and drops open connections (an engine still downloading gets a reset). */
   async close(): Promise<void> {
-    await this.#app.close();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
   }
 
-  #routes(): void {
-    const app = this.#app;
-    app.get<{ Params: ProviderParams & { file: string } }>('/:key/:hostname/:namespace/:type/:file', async (request, reply) => {
-      const { session, address } = this.#resolve(request.params, reply) ?? {};
-      if (!session || !address) return reply;
-      const { file } = request.params;
-      if (file === 'index.json') {
-        const versions = await this.#answer(reply, session, () => this.#cache.versions(address, session));
-        if (versions === undefined) return reply;
-        return { versions: Object.fromEntries(versions.map((version) => [version, {}])) };
-      }
-      const version = /^(.+)\.json$/.exec(file)?.[1];
-      if (version === undefined || !isValidVersion(version)) return notFound(reply, `no such document: ${file}`);
-      const key: PackageKey = { ...address, version, platform: this.#platform };
-      const stored = await this.#answer(reply, session, () => this.#cache.package(key, session));
-      if (stored === undefined) return reply;
-      return { archives: { [this.#platform]: { url: `${version}/${packageFileName(key)}`, hashes: [stored.hashes.h1, stored.hashes.zh].filter((hash) => hash !== undefined) } } };
-    });
-    app.get<{ Params: ProviderParams & { version: string; file: string } }>('/:key/:hostname/:namespace/:type/:version/:file', async (request, reply) => {
-      const { session, address } = this.#resolve(request.params, reply) ?? {};
-      if (!session || !address) return reply;
-      const { version, file } = request.params;
-      const key: PackageKey = { ...address, version, platform: this.#platform };
-      if (!isValidVersion(version) || !isValidPlatform(key.platform) || file !== packageFileName(key)) return notFound(reply, `no such archive: ${version}/${file}`);
-      const stored = await this.#answer(reply, session, () => this.#cache.package(key, session));
-      if (stored === undefined) return reply;
-      return reply.type('application/zip').header('content-length', stored.size).send(createReadStream(stored.file));
-    });
-    app.setNotFoundHandler((_request, reply) => notFound(reply, 'not a provider mirror path'));
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    let answer: Answer;
+    try {
+      answer = request.method === 'GET' || request.method === 'HEAD' ? await this.#route(request.url ?? '/') : notFound('not a provider mirror path');
+    } catch (error) {
+      this.#logger.warn({ err: error, url: request.url }, 'provider mirror request failed');
+      answer = { status: 500, json: { errors: [`internal error: ${(error as Error).message}`] } };
+    }
+    if ('file' in answer) {
+      response.writeHead(200, { 'content-type': 'application/zip', 'content-length': answer.size });
+      createReadStream(answer.file)
+        .on('error', (error) => response.destroy(error))
+        .pipe(response);
+      return;
+    }
+    const body = JSON.stringify(answer.json);
+    response.writeHead(answer.status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) }).end(body);
   }
 
-  #resolve(params: ProviderParams, reply: FastifyReply): { session: CacheSession; address: ProviderAddress } | undefined {
-    const session = this.#sessions.get(params.key);
-    if (session === undefined) {
-      void reply.code(403).send({ errors: ['this mirror URL belongs to a job that is not running on this agent'] });
-      return undefined;
+  /**
+   * `/<key>/<hostname>/<namespace>/<type>/index.json`, `…/<version>.json`
+   * and `…/<version>/<archive>`, with each segment percent-decoded; what
+   * the segments name is checked before anything is looked up.
+   */
+  async #route(url: string): Promise<Answer> {
+    let segments: string[];
+    try {
+      segments = url.split('?', 1)[0]!.split('/').slice(1).map(decodeURIComponent);
+    } catch {
+      return notFound('not a provider mirror path');
     }
-    const address = parseProviderAddress(params.hostname, params.namespace, params.type);
-    if (address === undefined) {
-      void notFound(reply, 'not a valid provider address');
-      return undefined;
+    if (segments.length !== 5 && segments.length !== 6) return notFound('not a provider mirror path');
+    const [key, hostname, namespace, type] = segments as [string, string, string, string];
+    const session = this.#sessions.get(key);
+    if (session === undefined) return { status: 403, json: { errors: ['this mirror URL belongs to a job that is not running on this agent'] } };
+    const address = parseProviderAddress(hostname, namespace, type);
+    if (address === undefined) return notFound('not a valid provider address');
+    return segments.length === 5 ? this.#document(session, address, segments[4]!) : this.#archive(session, address, segments[4]!, segments[5]!);
+  }
+
+  async #document(session: CacheSession, address: ProviderAddress, file: string): Promise<Answer> {
+    if (file === 'index.json') {
+      return this.#answer(session, () => this.#cache.versions(address, session), (versions) => ({
+        status: 200,
+        json: { versions: Object.fromEntries(versions.map((version) => [version, {}])) },
+      }));
     }
-    return { session, address };
+    const version = /^(.+)\.json$/.exec(file)?.[1];
+    if (version === undefined || !isValidVersion(version)) return notFound(`no such document: ${file}`);
+    const key: PackageKey = { ...address, version, platform: this.#platform };
+    return this.#answer(session, () => this.#cache.package(key, session), (stored) => ({
+      status: 200,
+      json: { archives: { [this.#platform]: { url: `${version}/${packageFileName(key)}`, hashes: [stored.hashes.h1, stored.hashes.zh].filter((hash) => hash !== undefined) } } },
+    }));
+  }
+
+  async #archive(session: CacheSession, address: ProviderAddress, version: string, file: string): Promise<Answer> {
+    const key: PackageKey = { ...address, version, platform: this.#platform };
+    if (!isValidVersion(version) || !isValidPlatform(key.platform) || file !== packageFileName(key)) return notFound(`no such archive: ${version}/${file}`);
+    return this.#answer(session, () => this.#cache.package(key, session), (stored) => ({ status: 200, file: stored.file, size: stored.size }));
   }
 
   /** Runs a cache lookup and turns "not found" and upstream trouble into the protocol's answers. */
-  async #answer<T>(reply: FastifyReply, session: CacheSession, lookup: () => Promise<T | 'not_found'>): Promise<T | undefined> {
+  async #answer<T>(session: CacheSession, lookup: () => Promise<T | 'not_found'>, found: (result: T) => Answer): Promise<Answer> {
+    let result: T | 'not_found';
     try {
-      const result = await lookup();
-      if (result !== 'not_found') return result;
-      void notFound(reply, 'no such provider or version upstream');
+      result = await lookup();
     } catch (error) {
       const message = error instanceof UpstreamUnavailable ? error.message : `internal error: ${(error as Error).message}`;
       // The engine shows only "status 502": the reason goes into the run log.
       session.note(`Outpost provider cache: ${message}`);
-      void reply.code(502).send({ errors: [message] });
+      return { status: 502, json: { errors: [message] } };
     }
-    return undefined;
+    return result === 'not_found' ? notFound('no such provider or version upstream') : found(result);
   }
-}
-
-function notFound(reply: FastifyReply, message: string): FastifyReply {
-  return reply.code(404).send({ errors: [message] });
 }
 
 /** How the job's engine gets its providers: through the agent's mirror, or itself (with the configured registry hosts). */
