@@ -5,8 +5,8 @@
 // restarts and outages"); 401 becomes AuthError so the agent can stop with a
 // clear message instead of retrying forever. Late retries are safe: the
 // server fences every job update with its lease id.
+import type { Agent as HttpAgent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent as HttpAgent, request } from 'undici';
 import type { Logger } from 'pino';
 import {
   agentPaths,
@@ -22,6 +22,7 @@ import {
   type RegisterRequest,
   type RegisterResponse,
 } from '../protocol/agent-api.ts';
+import { connectionPool, exchange, readBody } from '../protocol/http-exchange.ts';
 
 export class AuthError extends Error {
   readonly code: string;
@@ -67,6 +68,8 @@ export const jobCallBudgetMs = 15 * 60_000;
 /** Calls that carry a job update answer quickly; one that takes longer than this went astray. */
 const updateAttemptTimeoutMs = 60_000;
 const maxRetryDelayMs = 15_000;
+/** Silence on a connection for this long fails the attempt: longer than any long-poll the server holds (≤ 60 s). */
+const idleTimeoutMs = 120_000;
 
 /** A failure worth retrying: the server (or the way to it) is down, not the request wrong. */
 export function isTransient(error: unknown): boolean {
@@ -76,14 +79,15 @@ export function isTransient(error: unknown): boolean {
 export class ControlPlaneClient {
   readonly #url: string;
   readonly #logger: Logger;
-  // Long-polls need a body timeout longer than the server's poll timeout.
-  readonly #dispatcher = new HttpAgent({ bodyTimeout: 120_000, headersTimeout: 120_000, keepAliveTimeout: 60_000 });
+  readonly #connections: HttpAgent;
   /** When the control plane stopped answering; undefined while it answers. One warning per outage, not per attempt. */
   #unreachableSince: number | undefined;
 
   constructor(url: string, logger: Logger) {
     this.#url = url;
     this.#logger = logger;
+    // Idle connections close before the server's keep-alive (65 s, src/server/app.ts) can close them under a request.
+    this.#connections = connectionPool(url, { freeSocketTimeoutMs: 60_000 });
   }
 
   async register(poolToken: string, body: RegisterRequest): Promise<RegisterResponse> {
@@ -123,7 +127,7 @@ export class ControlPlaneClient {
   }
 
   async close(): Promise<void> {
-    await this.#dispatcher.close();
+    this.#connections.destroy();
   }
 
   async #call(method: 'GET' | 'POST' | 'PUT', path: string, options: CallOptions): Promise<unknown> {
@@ -175,18 +179,19 @@ export class ControlPlaneClient {
     }
     const timeout = options.attemptTimeoutMs === undefined ? undefined : AbortSignal.timeout(options.attemptTimeoutMs);
     const signal = timeout && options.signal ? AbortSignal.any([options.signal, timeout]) : (timeout ?? options.signal);
-    const response = await request(url, { method: method as 'POST', headers, body, signal, dispatcher: this.#dispatcher });
-    const text = await response.body.text();
-    if (response.statusCode === 204 || text.length === 0) {
-      if (response.statusCode < 300) return undefined;
+    const response = await exchange({ url, method, headers, body, signal, agent: this.#connections, idleTimeoutMs });
+    const status = response.statusCode ?? 0;
+    const text = (await readBody(response)).toString('utf8');
+    if (status === 204 || text.length === 0) {
+      if (status < 300) return undefined;
     }
     const parsed = text.length > 0 ? (safeJson(text) as { errors?: { code?: string; detail?: string; title?: string; meta?: Record<string, unknown> }[] }) : {};
-    if (response.statusCode < 300) return parsed;
+    if (status < 300) return parsed;
     const first = parsed?.errors?.[0];
     const code = first?.code ?? 'unknown';
-    const message = first?.detail ?? first?.title ?? `HTTP ${response.statusCode}`;
-    if (response.statusCode === 401) throw new AuthError(code, message);
-    throw new ProtocolError(response.statusCode, code, message, first?.meta ?? {});
+    const message = first?.detail ?? first?.title ?? `HTTP ${status}`;
+    if (status === 401) throw new AuthError(code, message);
+    throw new ProtocolError(status, code, message, first?.meta ?? {});
   }
 }
 

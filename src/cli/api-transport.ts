@@ -2,8 +2,10 @@
 // JSON:API content type, turns error responses into ApiError, and turns
 // network failures into ServerUnreachableError. undici's request() is used
 // rather than fetch so each call can set its own body timeout: log streams
-// may stay quiet for minutes while a run waits for an agent.
-import { request, type Dispatcher } from 'undici';
+// may stay quiet for minutes while a run waits for an agent. It is loaded on
+// the first request: `outpost agent run` and `outpost server` build this
+// client with the CLI but never call it, and undici costs them ~20 MiB.
+import type { Dispatcher } from 'undici';
 import { ApiError, ServerUnreachableError, apiErrorFromResponse } from './api-error.ts';
 
 export const jsonApiMediaType = 'application/vnd.api+json';
@@ -94,6 +96,7 @@ export class ApiTransport {
     if (options.body !== undefined) headers['content-type'] = options.contentType ?? jsonApiMediaType;
     let response: Dispatcher.ResponseData;
     try {
+      const { request } = await import('undici');
       response = await request(url, {
         method,
         headers,

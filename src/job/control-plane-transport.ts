@@ -3,24 +3,14 @@
 // for up to ten minutes, so a job rides out a control plane restart; never a
 // 4xx (a job token the server revoked fences a job whose lease moved on).
 // Turns error responses into OutpostError with the server's code.
-//
-// Built on node:http / node:https rather than undici: the operation is a
-// short-lived process per job, and loading undici cost it about 40 ms and
-// 15 MiB before its first request (measured, docs/benchmarks.md); Node's
-// own client is already in the binary and honours the proxy variables
-// through the agent's `proxyEnv`.
+// The requests themselves go through Node's own client (http-exchange.ts).
 import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Readable, pipeline } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorDocument } from '../protocol/agent-api.ts';
 import { OutpostError, isErrorCode, type ErrorCode } from '../protocol/errors.ts';
+import { connectionPool, exchange, readBody } from '../protocol/http-exchange.ts';
 import { CanceledError } from './cancellation.ts';
-
-// Not `import … from 'node:http'`: an ES import copies every export of the
-// module, including the lazy WebSocket ones that load Node's bundled undici,
-// about 10 MiB and 20 ms more per job process (measured).
-const http = process.getBuiltinModule('node:http');
-const https = process.getBuiltinModule('node:https');
 
 export interface RetryPolicy {
   /** No new attempt starts after this long. */
@@ -74,7 +64,7 @@ export class ControlPlaneResponse {
   }
 
   async text(): Promise<string> {
-    return Buffer.concat(await this.body.toArray()).toString('utf8');
+    return (await readBody(this.body)).toString('utf8');
   }
 
   async json(): Promise<unknown> {
@@ -113,7 +103,6 @@ export class ControlPlaneTransport {
   readonly #authorization: string;
   readonly #retry: RetryPolicy;
   readonly #agent: HttpAgent;
-  readonly #client: typeof http | typeof https;
   readonly #onRetry: (message: string) => void;
   /** When the current outage began; undefined while the control plane answers. */
   #unreachableSince: number | undefined;
@@ -124,10 +113,7 @@ export class ControlPlaneTransport {
     this.#retry = options.retry ?? defaultRetryPolicy;
     this.#onRetry = options.onRetry ?? (() => {});
     const proxy = options.proxy ?? {};
-    const proxyEnv = { HTTP_PROXY: proxy.httpProxy, HTTPS_PROXY: proxy.httpsProxy, NO_PROXY: proxy.noProxy };
-    const secure = new URL(this.#baseUrl).protocol === 'https:';
-    this.#client = secure ? https : http;
-    this.#agent = secure ? new https.Agent({ keepAlive: true, proxyEnv }) : new http.Agent({ keepAlive: true, proxyEnv });
+    this.#agent = connectionPool(this.#baseUrl, { proxyEnv: { HTTP_PROXY: proxy.httpProxy, HTTPS_PROXY: proxy.httpsProxy, NO_PROXY: proxy.noProxy } });
   }
 
   /** Sends the request; `handle` reads a 2xx response (a failure inside it is retried too). */
@@ -194,30 +180,19 @@ export class ControlPlaneTransport {
   }
 
   /** One request: resolves with the response head; the body is the handler's to read. */
-  #request(req: ControlPlaneRequest): Promise<ControlPlaneResponse> {
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string> = { authorization: this.#authorization };
-      if (req.contentType !== undefined) headers['content-type'] = req.contentType;
-      const outgoing = this.#client.request(`${this.#baseUrl}${req.path}`, {
-        method: req.method,
-        headers,
-        agent: this.#agent,
-        timeout: idleTimeoutMs,
-        ...(req.signal === undefined ? {} : { signal: req.signal }),
-      });
-      outgoing.on('timeout', () => outgoing.destroy(new Error(`no answer for ${formatDelay(idleTimeoutMs)}`)));
-      outgoing.on('error', reject);
-      outgoing.on('response', (message) => {
-        // An idle body is a failure of the attempt the handler is reading.
-        message.setTimeout(idleTimeoutMs, () => message.destroy(new Error(`the response stalled for ${formatDelay(idleTimeoutMs)}`)));
-        resolve(new ControlPlaneResponse(message));
-      });
-      const body = req.body?.();
-      if (body === undefined) outgoing.end();
-      // pipeline closes the file on any error and destroys the request, which rejects above.
-      else if (body instanceof Readable) pipeline(body, outgoing, () => {});
-      else outgoing.end(body);
+  async #request(req: ControlPlaneRequest): Promise<ControlPlaneResponse> {
+    const headers: Record<string, string> = { authorization: this.#authorization };
+    if (req.contentType !== undefined) headers['content-type'] = req.contentType;
+    const message = await exchange({
+      url: `${this.#baseUrl}${req.path}`,
+      method: req.method,
+      headers,
+      body: req.body?.(),
+      agent: this.#agent,
+      signal: req.signal,
+      idleTimeoutMs,
     });
+    return new ControlPlaneResponse(message);
   }
 }
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import type { Dispatcher, request as undiciRequest } from 'undici';
 import { redactUrl } from './release-files.ts';
 
 /** A release file could not be fetched. `url` is already redacted; `reason` is short, for a run log. */
@@ -24,20 +24,40 @@ export class DownloadFailed extends Error {
   }
 }
 
+/** A connection pool, or a way to make it on first use (so that undici loads only when something is downloaded). */
+export type UpstreamDispatcher = Dispatcher | (() => Promise<Dispatcher>);
+
 export interface DownloadContext {
   /** Aborts the whole download (the agent's download timeout). */
   signal: AbortSignal;
   /** The timeout behind `signal`, to say how long we waited. */
   timeoutMs: number;
-  dispatcher?: Dispatcher | undefined;
+  dispatcher?: UpstreamDispatcher | undefined;
   /** Sent with the request (an upstream's credentials), in addition to URL credentials. */
   headers?: Readonly<Record<string, string>> | undefined;
   /** Largest body fetchText() accepts; default 1 MiB. */
   maxTextBytes?: number | undefined;
 }
 
-// GitHub release assets answer with a redirect to their storage host.
-const followRedirects = new Agent().compose(interceptors.redirect({ maxRedirections: 5 }));
+/**
+ * undici, loaded on the first download: an agent whose engines are cached
+ * never needs it, and it costs an idle agent about 20 MiB.
+ */
+let client: Promise<HttpClient> | undefined;
+
+interface HttpClient {
+  request: typeof undiciRequest;
+  followRedirects: Dispatcher;
+}
+
+function httpClient(): Promise<HttpClient> {
+  client ??= import('undici').then(({ Agent, interceptors, request }) => ({
+    request,
+    // GitHub release assets answer with a redirect to their storage host.
+    followRedirects: new Agent().compose(interceptors.redirect({ maxRedirections: 5 })),
+  }));
+  return client;
+}
 
 const maxSumsBytes = 1024 * 1024;
 
@@ -90,11 +110,12 @@ async function openBody(url: string, context: DownloadContext): Promise<Dispatch
   const { target, authorization } = splitCredentials(url);
   let response: Dispatcher.ResponseData;
   try {
+    const { request, followRedirects } = await httpClient();
     response = await request(target, {
       method: 'GET',
       headers: { ...context.headers, ...(authorization === undefined ? {} : { authorization }) },
       signal: context.signal,
-      dispatcher: context.dispatcher ?? followRedirects,
+      dispatcher: (typeof context.dispatcher === 'function' ? await context.dispatcher() : context.dispatcher) ?? followRedirects,
     });
   } catch (error) {
     throw asDownloadFailed(error, url, context);

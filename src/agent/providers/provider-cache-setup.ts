@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
-import { EnvHttpProxyAgent, interceptors } from 'undici';
+import type { Dispatcher } from 'undici';
 import type { NetworkMirrorSetting } from '../cache-config.ts';
 import { hostPlatform } from './provider-address.ts';
 import { ProviderCache } from './provider-cache.ts';
@@ -32,7 +32,13 @@ const requestTimeoutMs = 60_000;
 
 export async function startProviderMirror(settings: ProviderCacheSettings, logger: Logger): Promise<ProviderMirror> {
   const tls = settings.caCert === undefined ? {} : { ca: [...rootCertificates, settings.caCert] };
-  const dispatcher = new EnvHttpProxyAgent({ connect: tls, requestTls: tls }).compose(interceptors.redirect({ maxRedirections: 5 }));
+  // Made on the first upstream request: an agent whose cache holds what its
+  // jobs ask for never loads undici (about 20 MiB of an idle agent).
+  let upstream: Promise<Dispatcher> | undefined;
+  const dispatcher = (): Promise<Dispatcher> =>
+    (upstream ??= import('undici').then(({ EnvHttpProxyAgent, interceptors }) =>
+      new EnvHttpProxyAgent({ connect: tls, requestTls: tls }).compose(interceptors.redirect({ maxRedirections: 5 })),
+    ));
   const http = { dispatcher, requestTimeoutMs };
   const sources: ProviderSource[] = [
     ...settings.networkMirrors.map((mirror) => new NetworkMirrorSource(mirror, http)),

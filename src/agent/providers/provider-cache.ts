@@ -7,8 +7,7 @@
 // are evicted beyond the size limit, never a pinned one.
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
-import { DownloadFailed, downloadToFile } from '../engines/release-download.ts';
+import { DownloadFailed, downloadToFile, type UpstreamDispatcher } from '../engines/release-download.ts';
 import { matchesAnyHash, packageHashes, type PackageHashes } from './package-hashes.ts';
 import { packageName, providerName, type PackageKey, type ProviderAddress } from './provider-address.ts';
 import { SourceFailed, type ProviderSource, type UpstreamPackage } from './provider-sources.ts';
@@ -39,7 +38,7 @@ export interface ProviderCacheOptions {
   /** Total size kept, in bytes; 0: no limit. */
   sizeLimitBytes: number;
   downloadTimeoutMs: number;
-  dispatcher: Dispatcher;
+  dispatcher: UpstreamDispatcher;
   logger: Logger;
   /** Told of every package served to a job: from disk (`hit`) or fetched for it (`download`); the agent's metrics. */
   onServe?: ((result: 'hit' | 'download') => void) | undefined;

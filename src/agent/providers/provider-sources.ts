@@ -5,8 +5,7 @@
 // A source answers "not found" (the next is tried quietly) or fails with a
 // reason that is safe to show in a run log (the next is tried, and the
 // reason is reported).
-import type { Dispatcher } from 'undici';
-import { DownloadFailed, fetchBytes, fetchText, type DownloadContext } from '../engines/release-download.ts';
+import { DownloadFailed, fetchBytes, fetchText, type DownloadContext, type UpstreamDispatcher } from '../engines/release-download.ts';
 import { redactUrl } from '../engines/release-files.ts';
 import { verifyDetachedSignature, type SigningKey } from './package-signature.ts';
 import { matchesPattern, packageName, providerName, type PackageKey, type ProviderAddress } from './provider-address.ts';
@@ -39,7 +38,7 @@ export class SourceFailed extends Error {
 }
 
 export interface UpstreamHttp {
-  dispatcher: Dispatcher;
+  dispatcher: UpstreamDispatcher;
   /** Longest time one metadata request may take. */
   requestTimeoutMs: number;
 }
