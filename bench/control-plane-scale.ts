@@ -7,6 +7,9 @@
 // - claims per second: K plan-only runs queued in a workspace of the pool,
 //   which the agents claim, start, report succeeded and finish through the
 //   protocol (no engine), so each claim costs what a real one does;
+// - the same from one more agent in the bench's own process, heartbeating
+//   every 50 ms on its own connection (bench/support/heartbeat-probe.ts):
+//   the server's share of the latency, without the load generators' delays;
 // - the server process's CPU (/proc/<pid>/stat) and its RSS at the end.
 // BENCH_SCALE_QUEUE=before (default) queues the K runs before the agents ask
 // for work and then lets them all claim at once: that measures dispatch
@@ -17,6 +20,7 @@ import { postgresUrl } from '../test/support/postgres.ts';
 import { startServer, type ServerHandle } from '../test/support/cluster.ts';
 import { createPool, createRun, createWorkspace, uploadConfiguration } from '../test/e2e/fixtures.ts';
 import type { Hooks } from './measure.ts';
+import { startHeartbeatProbe } from './support/heartbeat-probe.ts';
 import { startLoad, quantile } from './support/load-generator.ts';
 import { cpuMeter, cpuSecondsByName, rssMiB } from './support/process-stats.ts';
 
@@ -43,6 +47,9 @@ export interface StepResult {
   heartbeatP99: number;
   /** p99 of the heartbeats sent while the queued runs were being claimed. */
   heartbeatP99WhileClaiming: number;
+  /** The heartbeat probe's p99 and worst latency over the window. */
+  probeHeartbeatP99: number;
+  probeHeartbeatMax: number;
   claims: number;
   finished: number;
   claimsPerSecond: number;
@@ -81,6 +88,7 @@ export async function scaleStep(options: StepOptions): Promise<StepResult> {
     const load = await startLoad({ url: server.url, poolToken: pool.token, agents: options.agents, claimAtOnce: options.queue === 'during', ...(options.processes ? { processes: options.processes } : {}) });
     try {
       await sleep(options.warmupSeconds * 1000);
+      const probe = await startHeartbeatProbe(server.url, pool.token);
       const serverMeter = cpuMeter(serverPid);
       const postgresStart = options.backend === 'postgres' ? cpuSecondsByName('postgres') : 0;
       const windowStart = performance.timeOrigin + performance.now();
@@ -89,6 +97,7 @@ export async function scaleStep(options: StepOptions): Promise<StepResult> {
       await Promise.all([sleep(options.seconds * 1000), creating]);
       const windowEnd = performance.timeOrigin + performance.now();
       const stats = await load.end();
+      const probeLatencies = await probe.stop();
       const serverCpu = serverMeter.stop().coreShare;
       const windowSeconds = (windowEnd - windowStart) / 1000;
       const postgresCpu = options.backend === 'postgres' ? (cpuSecondsByName('postgres') - postgresStart) / windowSeconds : undefined;
@@ -108,6 +117,8 @@ export async function scaleStep(options: StepOptions): Promise<StepResult> {
         heartbeatP50: quantile(latencies, 0.5),
         heartbeatP99: quantile(latencies, 0.99),
         heartbeatP99WhileClaiming: quantile(whileClaiming, 0.99),
+        probeHeartbeatP99: quantile(probeLatencies, 0.99),
+        probeHeartbeatMax: Math.max(...probeLatencies),
         claims: stats.claims.length,
         finished: stats.finishes.length,
         claimsPerSecond: stats.claims.length / claimingSeconds,
@@ -130,7 +141,7 @@ const percent = (share: number | undefined) => (share === undefined ? '-' : `${(
 const ms = (value: number) => (Number.isNaN(value) ? '-' : value.toFixed(1));
 
 export function printScaleTable(title: string, rows: readonly StepResult[]): void {
-  const header = ['agents', 'register s', 'hb n', 'hb p50 ms', 'hb p99 ms', 'p99 claiming', 'claims', 'claims/s', 'server CPU', 'pg CPU*', 'loadgen CPU', 'server RSS MiB'];
+  const header = ['agents', 'register s', 'hb n', 'hb p50 ms', 'hb p99 ms', 'p99 claiming', 'probe p99/max', 'claims', 'claims/s', 'server CPU', 'pg CPU*', 'loadgen CPU', 'server RSS MiB'];
   const lines = rows.map((r) => [
     String(r.agents),
     (r.registerMs / 1000).toFixed(1),
@@ -138,6 +149,7 @@ export function printScaleTable(title: string, rows: readonly StepResult[]): voi
     ms(r.heartbeatP50),
     ms(r.heartbeatP99),
     ms(r.heartbeatP99WhileClaiming),
+    `${ms(r.probeHeartbeatP99)}/${ms(r.probeHeartbeatMax)}`,
     `${r.claims}/${r.finished}`,
     r.claimsPerSecond.toFixed(0),
     percent(r.serverCpu),

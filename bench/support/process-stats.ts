@@ -13,6 +13,8 @@ interface StatFields {
   comm: string;
   ppid: number;
   cpuSeconds: number;
+  /** CPU seconds of its children that have exited and been waited for. */
+  reapedChildrenCpuSeconds: number;
 }
 
 function readStat(pid: number): StatFields | undefined {
@@ -26,8 +28,13 @@ function readStat(pid: number): StatFields | undefined {
   const close = text.lastIndexOf(')');
   const comm = text.slice(text.indexOf('(') + 1, close);
   const fields = text.slice(close + 2).split(' ');
-  // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-  return { comm, ppid: Number(fields[1]), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond };
+  // fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, cutime 16, cstime 17.
+  return {
+    comm,
+    ppid: Number(fields[1]),
+    cpuSeconds: (Number(fields[11]) + Number(fields[12])) / ticksPerSecond,
+    reapedChildrenCpuSeconds: (Number(fields[13]) + Number(fields[14])) / ticksPerSecond,
+  };
 }
 
 /** User + system CPU seconds the process (all its threads) has used so far. */
@@ -75,13 +82,20 @@ export function descendants(pid: number): ProcessInfo[] {
   return found;
 }
 
-/** CPU seconds of every visible process named `comm` (e.g. the PostgreSQL backends). */
+/**
+ * CPU seconds of every visible process named `comm` (e.g. the PostgreSQL
+ * backends), including those of its children that have exited: a backend
+ * whose connection closed during a window (the server's pool lets idle
+ * connections go after 10 s) takes its CPU time out of the live processes,
+ * and the postmaster that reaped it counts it as its children's. Summing only
+ * the live ones made the difference over a window negative.
+ */
 export function cpuSecondsByName(comm: string): number {
   let total = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = readStat(Number(entry));
-    if (stat?.comm === comm) total += stat.cpuSeconds;
+    if (stat?.comm === comm) total += stat.cpuSeconds + stat.reapedChildrenCpuSeconds;
   }
   return total;
 }

@@ -50,7 +50,11 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   }
   const { generatedAdminToken } = await bootstrap(ctx);
   const app = buildApp(ctx, () => shuttingDown);
-  await app.listen({ host: config.listen.host, port: config.listen.port });
+  // Node's default accept backlog (511) overflows when a thousand agents
+  // connect at once (a server restart, a pool asking for work together): the
+  // kernel drops the excess connection attempts and the client retries after
+  // 1 s, then 3 s. The kernel caps this at net.core.somaxconn.
+  await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   const url = config.publicUrl ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;

@@ -10,6 +10,7 @@ import {
   pollRequest,
   registerRequest,
   type HeartbeatResponse,
+  type PollRequest,
   type JobSignal,
   type PollResponse,
   type RegisterResponse,
@@ -24,6 +25,7 @@ import * as jobsRepo from '../jobs/repo.ts';
 import { claimJobs, finishJob, reportJobLost, returnClaims, startJob } from '../jobs/service.ts';
 import { appendLog } from '../logs/service.ts';
 import { findPoolTokenByHash } from '../pools/repo.ts';
+import { TurnGate } from '../turn-gate.ts';
 import * as repo from './repo.ts';
 
 const logQuery = z.object({ lease_id: z.string().min(1), offset: z.coerce.number().int().min(0) });
@@ -32,8 +34,55 @@ function toSignals(rows: jobsRepo.JobRow[]): JobSignal[] {
   return rows.flatMap((row) => (row.signal ? [{ job_id: row.id, action: row.signal }] : []));
 }
 
+/**
+ * One look of a poll: undelivered signals, and up to `freeSlots` claimed jobs.
+ * 'gone' when the caller hung up while we claimed (the claims went back).
+ */
+async function lookForWork(ctx: ServerContext, agent: repo.AgentRow, freeSlots: number, gone: AbortSignal): Promise<PollResponse | 'nothing' | 'gone'> {
+  const signalled = await jobsRepo.signalsForAgent(ctx.db, agent.id, true);
+  await jobsRepo.markSignalsDelivered(ctx.db, signalled.map((row) => row.id));
+  // Do not hand out work to a caller that has already hung up.
+  const jobs = freeSlots > 0 && !gone.aborted ? await claimJobs(ctx, agent, freeSlots) : [];
+  // The caller hung up while we claimed: the answer cannot reach it, so
+  // the claims go back to the queue now instead of when the lease lapses.
+  if (jobs.length > 0 && gone.aborted) {
+    await returnClaims(ctx, jobs, agent.pool_id);
+    return 'gone';
+  }
+  if (jobs.length === 0 && signalled.length === 0) return 'nothing';
+  if (jobs.length > 0) ctx.logger.info({ agent: agent.id, jobs: jobs.map((j) => j.job_id) }, 'jobs claimed');
+  // Every slot filled: more may be queued, so the next few waiting agents look (the wave).
+  if (jobs.length > 0 && jobs.length === freeSlots) ctx.notifier.notify(`pool:${agent.pool_id}`, poolWakeLimit);
+  return { jobs, signals: toSignals(signalled) };
+}
+
+/**
+ * Pieces of gated work admitted at once, per gate: SQLite runs one at a time
+ * anyway (its queries block the event loop); PostgreSQL gets a few, which
+ * leaves most of the connection pool (20) to heartbeats.
+ */
+const gateConcurrency = { sqlite: 1, postgres: 4 } as const;
+
+/**
+ * The agent's row records when it was last seen, to this precision: a poll
+ * or heartbeat within this time of the last write does not write again
+ * (unless the status changes). Silence is judged over `lease_timeout_ms`
+ * (30 s by default), and leases are extended by every heartbeat regardless.
+ */
+export const lastSeenPrecisionMs = 5_000;
+
+const seenLongAgo = (ctx: ServerContext, agent: repo.AgentRow) => ctx.now() - agent.last_seen_at >= lastSeenPrecisionMs;
+
 export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): void {
-  app.post(agentPaths.register, async (request, reply) => {
+  // Heartbeats are never gated: they must not wait behind a burst (turn-gate.ts).
+  // Polls and registrations (which come in bursts when many agents start or
+  // ask for work together) go through one gate; job start / finish / lost,
+  // which follow every claim, through another, so finishing work never
+  // waits behind new claims.
+  const pollGate = new TurnGate(gateConcurrency[ctx.dialect]);
+  const jobGate = new TurnGate(gateConcurrency[ctx.dialect]);
+
+  app.post(agentPaths.register, (request, reply) => pollGate.run(async () => {
     const token = presentedToken(request);
     if (!token) throw new OutpostError('unauthorized', 'register with a pool token in the Authorization header');
     if (tokenKindOf(token) !== 'pool') throw new OutpostError('token_invalid', 'registration needs a pool token (opp_…)');
@@ -70,7 +119,7 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
       poll_timeout_ms: ctx.config.pollTimeout,
     };
     return reply.status(201).send(response);
-  });
+  }));
 
   app.post(agentPaths.deregister, async (request, reply) => {
     const agent = await authenticateAgent(ctx, request);
@@ -80,39 +129,34 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
   });
 
   app.post(agentPaths.poll, async (request, reply): Promise<PollResponse | undefined> => {
-    const agent = await authenticateAgent(ctx, request);
-    const input = parseBody(pollRequest, request.body);
     const gone = new AbortController();
     reply.raw.on('close', () => gone.abort());
-    const deadline = ctx.now() + Math.min(input.wait_ms ?? ctx.config.pollTimeout, ctx.config.pollTimeout);
-    // An agent with no free slot waits for its own signals only: new work in
-    // its pool would wake it for nothing (with many busy agents, a herd).
-    const topics: Topic[] = input.free_slots > 0 ? [`pool:${agent.pool_id}`, `agent:${agent.id}`] : [`agent:${agent.id}`];
-    // Seen once per poll; heartbeats keep it fresh while the poll waits.
-    await repo.updateAgent(ctx.db, agent.id, { last_seen_at: ctx.now(), ...(agent.status === 'offline' ? { status: 'idle' } : {}) });
+    let opened: { input: PollRequest; deadline: number } | undefined;
     for (;;) {
-      const signalled = await jobsRepo.signalsForAgent(ctx.db, agent.id, true);
-      await jobsRepo.markSignalsDelivered(ctx.db, signalled.map((row) => row.id));
-      // Do not hand out work to a caller that has already hung up.
-      const jobs = input.free_slots > 0 && !gone.signal.aborted ? await claimJobs(ctx, agent, input.free_slots) : [];
-      // The caller hung up while we claimed: the answer cannot reach it, so
-      // the claims go back to the queue now instead of when the lease lapses.
-      if (jobs.length > 0 && gone.signal.aborted) {
-        await returnClaims(ctx, jobs, agent.pool_id);
-        return undefined;
-      }
-      if (jobs.length > 0 || signalled.length > 0) {
-        if (jobs.length > 0) ctx.logger.info({ agent: agent.id, jobs: jobs.map((j) => j.job_id) }, 'jobs claimed');
-        // Every slot filled: more may be queued, so the next few waiting agents look (the wave).
-        if (jobs.length > 0 && jobs.length === input.free_slots) ctx.notifier.notify(`pool:${agent.pool_id}`, poolWakeLimit);
-        return { jobs, signals: toSignals(signalled) };
-      }
-      const remaining = deadline - ctx.now();
+      // Every look at the tables goes through the gate, so a burst of polls
+      // does not hold up heartbeats. The agent is authenticated at each look:
+      // a token revoked while the poll waited ends it with 401.
+      const look = await pollGate.run(async () => {
+        const agent = await authenticateAgent(ctx, request);
+        if (!opened) {
+          const input = parseBody(pollRequest, request.body);
+          opened = { input, deadline: ctx.now() + Math.min(input.wait_ms ?? ctx.config.pollTimeout, ctx.config.pollTimeout) };
+          // Seen at most once per poll; heartbeats keep it fresh while the poll waits.
+          if (agent.status === 'offline') await repo.updateAgent(ctx.db, agent.id, { last_seen_at: ctx.now(), status: 'idle' });
+          else if (seenLongAgo(ctx, agent)) await repo.updateAgent(ctx.db, agent.id, { last_seen_at: ctx.now() });
+        }
+        return { agent, answer: gone.signal.aborted ? ('gone' as const) : await lookForWork(ctx, agent, opened.input.free_slots, gone.signal) };
+      });
+      const { agent, answer } = look;
+      if (answer === 'gone') return undefined;
+      if (answer !== 'nothing') return answer;
+      const remaining = opened!.deadline - ctx.now();
       if (remaining <= 0) return { jobs: [], signals: [] };
+      // An agent with no free slot waits for its own signals only: new work in
+      // its pool would wake it for nothing (with many busy agents, a herd).
+      const topics: Topic[] = opened!.input.free_slots > 0 ? [`pool:${agent.pool_id}`, `agent:${agent.id}`] : [`agent:${agent.id}`];
       const outcome = await ctx.notifier.wait(topics, remaining, gone.signal);
       if (outcome === 'aborted') return undefined;
-      // A token revoked while we waited ends the poll with 401.
-      await authenticateAgent(ctx, request);
     }
   });
 
@@ -120,20 +164,20 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
     const agent = await authenticateAgent(ctx, request);
     const input = parseBody(heartbeatRequest, request.body);
     const now = ctx.now();
-    await repo.updateAgent(ctx.db, agent.id, { last_seen_at: now, status: input.status });
+    if (agent.status !== input.status || seenLongAgo(ctx, agent)) await repo.updateAgent(ctx.db, agent.id, { last_seen_at: now, status: input.status });
     const current = await jobsRepo.extendLeases(ctx.db, agent.id, input.running, now + ctx.config.leaseTimeout);
-    const signals = toSignals(await jobsRepo.signalsForAgent(ctx.db, agent.id, false)).filter((s) =>
-      input.running.some((job) => job.job_id === s.job_id),
-    );
+    // Signals are only for the jobs listed: an idle agent's heartbeat need not look.
+    const signalled = input.running.length > 0 ? await jobsRepo.signalsForAgent(ctx.db, agent.id, false) : [];
+    const signals = toSignals(signalled).filter((s) => input.running.some((job) => job.job_id === s.job_id));
     return { signals, stale: input.running.filter((job) => !current.has(job.job_id)).map((job) => job.job_id) };
   });
 
-  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/start', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/start', (request, reply) => jobGate.run(async () => {
     const agent = await authenticateAgent(ctx, request);
     const { lease_id } = parseBody(leaseBody, request.body);
     await startJob(ctx, agent.id, request.params.id, lease_id);
     return reply.status(204).send();
-  });
+  }));
 
   app.put<{ Params: { id: string }; Querystring: Record<string, string> }>(
     '/api/agent/v1/jobs/:id/logs',
@@ -148,17 +192,17 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
     },
   );
 
-  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/lost', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/lost', (request, reply) => jobGate.run(async () => {
     const agent = await authenticateAgent(ctx, request);
     const { lease_id } = parseBody(leaseBody, request.body);
     await reportJobLost(ctx, agent, request.params.id, lease_id);
     return reply.status(204).send();
-  });
+  }));
 
-  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/finish', async (request, reply) => {
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/finish', (request, reply) => jobGate.run(async () => {
     const agent = await authenticateAgent(ctx, request);
     const input = parseBody(jobFinishRequest, request.body);
     await finishJob(ctx, agent.id, request.params.id, input);
     return reply.status(204).send();
-  });
+  }));
 }

@@ -12,6 +12,24 @@ export async function updateAgent(db: Kysely<Database>, id: string, changes: Upd
   await db.updateTable('agents').set(changes).where('id', '=', id).execute();
 }
 
+/**
+ * The agent a session token (by hash) belongs to, and whether the pool token
+ * it registered with still stands (false when revoked or gone). One query:
+ * every poll and heartbeat of every agent asks it.
+ */
+export async function findAgentBySession(db: Kysely<Database>, sessionTokenHash: string): Promise<{ agent: AgentRow; poolTokenValid: boolean } | undefined> {
+  const row = await db
+    .selectFrom('agents')
+    .leftJoin('pool_tokens', 'pool_tokens.id', 'agents.pool_token_id')
+    .selectAll('agents')
+    .select(['pool_tokens.id as pool_token_found', 'pool_tokens.revoked_at as pool_token_revoked_at'])
+    .where('agents.session_token_hash', '=', sessionTokenHash)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { pool_token_found, pool_token_revoked_at, ...agent } = row;
+  return { agent, poolTokenValid: pool_token_found !== null && pool_token_revoked_at === null };
+}
+
 export async function findAgent(db: Kysely<Database>, id: string): Promise<AgentRow | undefined> {
   return db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
 }

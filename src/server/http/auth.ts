@@ -5,6 +5,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Selectable } from 'kysely';
 import { OutpostError } from '../../protocol/errors.ts';
 import { finalJobStatuses } from '../../protocol/statuses.ts';
+import { findAgentBySession } from '../agents/repo.ts';
 import type { ServerContext } from '../context.ts';
 import type { AgentsTable, JobsTable } from '../db/schema.ts';
 import { hashToken, tokenKindOf, type TokenKind } from '../ids.ts';
@@ -51,18 +52,11 @@ export async function authenticateApi(ctx: ServerContext, request: FastifyReques
 
 export async function authenticateAgent(ctx: ServerContext, request: FastifyRequest): Promise<Selectable<AgentsTable>> {
   const token = requireKind(request, 'session', 'an agent session token (ops_…)');
-  const agent = await ctx.db.selectFrom('agents').selectAll().where('session_token_hash', '=', hashToken(token)).executeTakeFirst();
-  if (!agent) throw new OutpostError('token_invalid', 'the agent session is not valid; register again');
-  if (agent.deregistered_at !== null) throw new OutpostError('token_revoked', 'the agent was deregistered');
-  const poolToken = await ctx.db
-    .selectFrom('pool_tokens')
-    .select(['revoked_at'])
-    .where('id', '=', agent.pool_token_id)
-    .executeTakeFirst();
-  if (!poolToken || poolToken.revoked_at !== null) {
-    throw new OutpostError('token_revoked', 'the pool token this agent registered with has been revoked');
-  }
-  return agent;
+  const found = await findAgentBySession(ctx.db, hashToken(token));
+  if (!found) throw new OutpostError('token_invalid', 'the agent session is not valid; register again');
+  if (found.agent.deregistered_at !== null) throw new OutpostError('token_revoked', 'the agent was deregistered');
+  if (!found.poolTokenValid) throw new OutpostError('token_revoked', 'the pool token this agent registered with has been revoked');
+  return found.agent;
 }
 
 export async function authenticateJob(ctx: ServerContext, request: FastifyRequest): Promise<Selectable<JobsTable>> {

@@ -1,8 +1,8 @@
 // SQL for jobs: the queue, leases and signals. Every update an agent causes
 // is fenced by the lease id, so a zombie agent cannot change a job that was
 // handed to someone else.
-import type { Kysely, Selectable, Updateable } from 'kysely';
-import type { JobStatus } from '../../protocol/statuses.ts';
+import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+import type { Engine, JobKind, JobStatus } from '../../protocol/statuses.ts';
 import type { DialectName } from '../db/database.ts';
 import type { Database, JobsTable } from '../db/schema.ts';
 
@@ -60,7 +60,36 @@ export async function claimNextJob(
     .executeTakeFirst();
 }
 
-/** Fenced update: applies only while the lease is current and the job active. */
+/**
+ * What an assignment tells the agent besides the job: its workspace's engine,
+ * and how much of the phase's log the server already has (a re-queued plan
+ * continues its log). One query: every claim asks it.
+ */
+export async function assignmentContext(
+  db: Kysely<Database>,
+  runId: string,
+  kind: JobKind,
+): Promise<{ engine: Engine; engine_version: string; log_size: number } | undefined> {
+  const row = await db
+    .selectFrom('runs')
+    .innerJoin('workspaces', 'workspaces.id', 'runs.workspace_id')
+    .select((eb) => [
+      'workspaces.engine',
+      'workspaces.engine_version',
+      eb
+        .selectFrom('log_chunks')
+        .select(sql<number>`${sql.ref('log_chunks.offset')} + length(${sql.ref('log_chunks.data')})`.as('end'))
+        .where('log_chunks.run_id', '=', runId)
+        .where('log_chunks.phase', '=', kind)
+        .orderBy('log_chunks.offset', 'desc')
+        .limit(1)
+        .as('log_size'),
+    ])
+    .where('runs.id', '=', runId)
+    .executeTakeFirst();
+  return row && { engine: row.engine, engine_version: row.engine_version, log_size: Number(row.log_size ?? 0) };
+}
+
 /**
  * Fenced update: applies only while the lease is current and the job active
  * (and, for the sweeper, only while the lease is still expired). Under

@@ -7,13 +7,11 @@ import type { JobAssignment, JobFinishRequest, JobResult } from '../../protocol/
 import type { ServerContext } from '../context.ts';
 import type { AgentsTable, Database } from '../db/schema.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
-import { logSize } from '../logs/repo.ts';
 import { poolWakeLimit } from '../notifier.ts';
 import { findRun, transitionRun } from '../runs/repo.ts';
 import { runningStatusOf } from '../runs/lifecycle.ts';
 import { onJobEnded } from '../runs/service.ts';
 import { inTransaction, type Effects } from '../transaction.ts';
-import { findWorkspace } from '../workspaces/repo.ts';
 import * as repo from './repo.ts';
 
 /** Claims up to `slots` queued jobs of the agent's pool. */
@@ -30,17 +28,16 @@ export async function claimJobs(ctx: ServerContext, agent: Selectable<AgentsTabl
       now,
     });
     if (!job) break;
-    const run = await findRun(ctx.db, job.run_id);
-    const workspace = run ? await findWorkspace(ctx.db, run.workspace_id) : undefined;
-    if (!run || !workspace) continue;
+    const context = await repo.assignmentContext(ctx.db, job.run_id, job.kind);
+    if (!context) continue;
     assignments.push({
       job_id: job.id,
       lease_id: job.lease_id!,
       run_id: job.run_id,
       kind: job.kind,
       job_token: token,
-      engine: { name: workspace.engine, version: workspace.engine_version },
-      log_offset: await logSize(ctx.db, job.run_id, job.kind),
+      engine: { name: context.engine, version: context.engine_version },
+      log_offset: context.log_size,
     });
   }
   return assignments;
