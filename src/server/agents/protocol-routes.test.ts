@@ -44,10 +44,10 @@ describe('agent protocol', () => {
     assert.equal((await agentOf(session)).status, 'idle');
   });
 
-  it('a waiting poll ends with 401 token_revoked when its pool token is revoked', async () => {
+  for (const freeSlots of [1, 0]) it(`a waiting poll (${freeSlots} free slots) ends with 401 token_revoked when its pool token is revoked`, async () => {
     const { session } = await setupWorkspace(server);
     const agent = await agentOf(session);
-    const poll = server.request('POST', agentPaths.poll, { token: session, json: { free_slots: 1, running: [], wait_ms: 10_000 } });
+    const poll = server.request('POST', agentPaths.poll, { token: session, json: { free_slots: freeSlots, running: [], wait_ms: 10_000 } });
     await new Promise((resolve) => setTimeout(resolve, 100));
     const tokens = await server.request('GET', `/api/v2/agent-pools/${agent.pool_id}/authentication-tokens`);
     assert.equal((await server.request('DELETE', `/api/v2/authentication-tokens/${tokens.json.data[0].id}`)).status, 204);

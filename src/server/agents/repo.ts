@@ -35,6 +35,12 @@ export async function findAgent(db: Kysely<Database>, id: string): Promise<Agent
 }
 
 /** Agents of a pool, newest first; deregistered ones are history and omitted. */
+/** Agents still registered with a pool token (to tell them at once when it is revoked). */
+export async function registeredAgentIdsOfToken(db: Kysely<Database>, poolTokenId: string): Promise<string[]> {
+  const rows = await db.selectFrom('agents').select('id').where('pool_token_id', '=', poolTokenId).where('deregistered_at', 'is', null).execute();
+  return rows.map((row) => row.id);
+}
+
 export async function listAgents(db: Kysely<Database>, poolId: string): Promise<(AgentRow & { running_jobs: number })[]> {
   const rows = await db
     .selectFrom('agents')

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
 import { uniqueWrite } from '../db/unique-violation.ts';
+import { registeredAgentIdsOfToken } from '../agents/repo.ts';
 import { authenticateApi, type ApiPrincipal } from '../http/auth.ts';
 import { iso, parseBody, relation, type ResourceObject } from '../http/json-api.ts';
 import { hashToken, newId, newPoolToken } from '../ids.ts';
@@ -114,9 +115,10 @@ export function poolRoutes(app: FastifyInstance, ctx: ServerContext): void {
     if (!token) throw new OutpostError('not_found', `token ${request.params.id} not found`);
     await requirePool(ctx, principal, token.pool_id);
     await repo.revokePoolToken(ctx.db, token.id, ctx.now());
-    // Wake the pool's waiting long-polls: each re-authenticates, and those of
-    // this token's agents end with 401 token_revoked at once.
-    ctx.notifier.notify(`pool:${token.pool_id}`);
+    // Wake the long-polls of this token's agents, idle or busy (a busy agent
+    // waits on its own topic only): each re-authenticates and ends with 401
+    // token_revoked at once.
+    for (const agentId of await registeredAgentIdsOfToken(ctx.db, token.id)) ctx.notifier.notify(`agent:${agentId}`);
     return reply.status(204).send();
   });
 }
