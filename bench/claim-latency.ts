@@ -23,6 +23,7 @@
 // resources, so each job ends in about a second.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRun, getRun, setupCluster, uploadConfiguration, waitForRunStatus, type Cluster } from '../test/e2e/fixtures.ts';
+import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
 import { HeldEndpoint, planTimeReadConfig } from '../test/e2e/job-control-fixtures.ts';
 import type { DatabaseBackend } from '../test/support/postgres.ts';
 import type { Hooks } from './measure.ts';
@@ -56,7 +57,7 @@ async function sample(cluster: Cluster, configurationVersionId: string): Promise
 }
 
 export async function claimLatency(hooks: Hooks): Promise<Record<string, unknown>> {
-  const cluster = await setupCluster(hooks, backend, { agents: 1, concurrency: 1 });
+  const cluster = await setupCluster(hooks, backend, { agents: 1, concurrency: 1, entryPoint });
   const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, trivialConfig);
   const idle = await sample(cluster, cv);
 

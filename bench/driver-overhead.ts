@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { startAgent } from '../test/support/cluster.ts';
 import { tofuBinary } from '../test/support/toolchain.ts';
 import { createPool, createRun, createWorkspace, setupCluster, uploadConfiguration, waitForRunStatus } from '../test/e2e/fixtures.ts';
+import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
 import { runnerImage } from '../test/drivers/driver-harness.ts';
 import { summarize, type Hooks, printTable } from './measure.ts';
 
@@ -47,14 +48,14 @@ async function byHand(dir: string, i: number): Promise<number> {
 }
 
 export async function driverOverhead(hooks: Hooks): Promise<Record<string, unknown>> {
-  const cluster = await setupCluster(hooks, 'sqlite');
+  const cluster = await setupCluster(hooks, 'sqlite', { entryPoint });
   const { server } = cluster;
   const dockerImageMissing = await run('docker', ['image', 'inspect', runnerImage]).then(() => undefined, () => `runner image ${runnerImage} not built`);
   let dockerWorkspace: string | undefined;
   if (!dockerImageMissing) {
     const pool = await createPool(server);
     dockerWorkspace = (await createWorkspace(server, { poolId: pool.id })).id;
-    await startAgent(server, { token: pool.token, t: hooks, env: { OUTPOST_AGENT_DRIVER: 'docker', OUTPOST_AGENT_CONTAINER_TASK_IMAGE: runnerImage } });
+    await startAgent(server, { token: pool.token, t: hooks, entryPoint, env: { OUTPOST_AGENT_DRIVER: 'docker', OUTPOST_AGENT_CONTAINER_TASK_IMAGE: runnerImage } });
   }
   const throughOutpost = async (workspaceId: string, i: number): Promise<number> => {
     const cv = await uploadConfiguration(server, workspaceId, configuration(i));

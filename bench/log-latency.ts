@@ -20,6 +20,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createRun, relatedId, setupCluster, uploadConfiguration, waitForRunStatus } from '../test/e2e/fixtures.ts';
+import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
 import { tofuBinary } from '../test/support/toolchain.ts';
 import type { DatabaseBackend } from '../test/support/postgres.ts';
 import type { Hooks } from './measure.ts';
@@ -66,7 +67,7 @@ class LineClock {
 }
 
 async function throughOutpost(hooks: Hooks): Promise<LineClock> {
-  const cluster = await setupCluster(hooks, backend, { agents: 1 });
+  const cluster = await setupCluster(hooks, backend, { agents: 1, entryPoint });
   const { server } = cluster;
   const cv = await uploadConfiguration(server, cluster.workspace.id, configuration());
   const created = await createRun(server, cluster.workspace.id, cv);

@@ -22,6 +22,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { apiCall, createRun, isFinal, setupCluster, uploadConfiguration, waitForRunStatus, type Cluster, type Run } from '../test/e2e/fixtures.ts';
+import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
 import { tofuBinary } from '../test/support/toolchain.ts';
 import type { DatabaseBackend } from '../test/support/postgres.ts';
 import type { Hooks } from './measure.ts';
@@ -95,7 +96,7 @@ async function allThroughOutpost(cluster: Cluster, workspaceIds: readonly string
 }
 
 export async function throughput(hooks: Hooks): Promise<Record<string, unknown>> {
-  const cluster = await setupCluster(hooks, backend, { agents: 1, concurrency: parallel });
+  const cluster = await setupCluster(hooks, backend, { agents: 1, concurrency: parallel, entryPoint });
   const workspaceIds = [cluster.workspace.id];
   while (workspaceIds.length < parallel) workspaceIds.push((await cluster.createWorkspace()).id);
   // One warm-up of each, not measured: the first runs pay one-time costs

@@ -474,6 +474,8 @@ export interface ClusterOptions {
   readonly autoApply?: boolean;
   readonly serverEnv?: Readonly<Record<string, string>>;
   readonly agentEnv?: Readonly<Record<string, string>>;
+  /** The script the server and agents run: the sources unless given (benchmarks measure the shipped bin/outpost.js). */
+  readonly entryPoint?: string;
 }
 
 export interface Cluster {
@@ -498,7 +500,8 @@ export interface Cluster {
  * and waits until they have registered.
  */
 export async function setupCluster(t: TestHooks, backend: DatabaseBackend, options: ClusterOptions = {}): Promise<Cluster> {
-  const server = await startServer({ backend, t, ...(options.serverEnv ? { env: options.serverEnv } : {}) });
+  const entry = options.entryPoint === undefined ? {} : { entryPoint: options.entryPoint };
+  const server = await startServer({ backend, t, ...entry, ...(options.serverEnv ? { env: options.serverEnv } : {}) });
   const pool = await createPool(server);
   const workspace = await createWorkspace(server, { poolId: pool.id, autoApply: options.autoApply ?? true });
   const agents: AgentHandle[] = [];
@@ -511,7 +514,7 @@ export async function setupCluster(t: TestHooks, backend: DatabaseBackend, optio
     workspace,
     agents,
     async startAgent(env = {}) {
-      const agent = await startAgent(server, { token: pool.token, t, env: { ...agentEnv, ...env } });
+      const agent = await startAgent(server, { token: pool.token, t, ...entry, env: { ...agentEnv, ...env } });
       agents.push(agent);
       await waitUntil(
         `agent ${agent.name} to register`,
