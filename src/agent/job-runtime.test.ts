@@ -29,17 +29,16 @@ test('the job runtime holds the job operation and its packages, and nothing else
 });
 
 // The shipped agent runs from dist/ (`npm run build`, which `npm test` runs
-// before the tests); its sandboxes get the compiled operation, no TypeScript.
-const built = await stat(path.join(appRoot, jobEntryModules.compiled)).then(() => true, () => false);
-test('from the build, the runtime holds the compiled job operation, which starts', { skip: built ? false : 'dist/ is not built (npm run build)' }, async (t) => {
+// before the tests); its sandboxes get the bundled operation: one file, no
+// TypeScript, no node_modules.
+const built = await stat(path.join(appRoot, jobEntryModules.bundled)).then(() => true, () => false);
+test('from the build, the runtime is the bundled job operation alone, which starts', { skip: built ? false : 'dist/ is not built (npm run build)' }, async (t) => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'outpost-runtime-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
-  const runtime = await prepareJobRuntime(appRoot, dataDir, jobEntryModules.compiled);
-  assert.equal(runtime.entry, path.join(runtime.root, 'dist/job/entry.js'));
-  assert.deepEqual((await readdir(runtime.root)).sort(), ['dist', 'node_modules', 'package.json']);
-  assert.deepEqual((await readdir(path.join(runtime.root, 'dist'))).sort(), ['config', 'job', 'protocol']);
-  const files = await readdir(path.join(runtime.root, 'dist/job'));
-  assert.ok(files.length > 0 && files.every((file) => file.endsWith('.js')), files.join(', '));
+  const runtime = await prepareJobRuntime(appRoot, dataDir, jobEntryModules.bundled);
+  assert.equal(runtime.entry, path.join(runtime.root, 'dist/job/operation.mjs'));
+  assert.deepEqual((await readdir(runtime.root)).sort(), ['dist', 'package.json']);
+  assert.deepEqual(await readdir(path.join(runtime.root, 'dist/job')), ['operation.mjs']);
   // Without its environment the operation reports that and fails: it loaded and ran.
   const started = await promisify(execFile)(process.execPath, [runtime.entry], { env: { PATH: process.env.PATH } }).then(
     () => assert.fail('the job operation succeeded without a job'),
