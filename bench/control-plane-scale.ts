@@ -18,6 +18,7 @@
 import type { DatabaseBackend } from '../test/support/postgres.ts';
 import { postgresUrl } from '../test/support/postgres.ts';
 import { startServer, type ServerHandle } from '../test/support/cluster.ts';
+import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
 import { createPool, createRun, createWorkspace, uploadConfiguration } from '../test/e2e/fixtures.ts';
 import type { Hooks } from './measure.ts';
 import { startHeartbeatProbe } from './support/heartbeat-probe.ts';
@@ -77,7 +78,7 @@ async function queueRuns(server: ServerHandle, workspaceId: string, cv: string, 
 }
 
 export async function scaleStep(options: StepOptions): Promise<StepResult> {
-  const server = await startServer({ backend: options.backend, ...(options.serverEnv ? { env: options.serverEnv } : {}) });
+  const server = await startServer({ backend: options.backend, entryPoint, ...(options.serverEnv ? { env: options.serverEnv } : {}) });
   try {
     const serverPid = server.process.pid!;
     const pool = await createPool(server);
