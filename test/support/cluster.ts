@@ -99,14 +99,16 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   };
 
   try {
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
     const adminToken = generateAdminToken();
     if (options.backend === 'postgres') database = await createTestDatabase();
+    // Picked last, just before the server binds it: the port is free only when picked.
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
     const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, extra: options.env });
     const launch = async (): Promise<void> => {
+      const listenedBefore = listeningLines(logFile);
       current = spawnLogged({ ...cliCommand(['server'], options.entryPoint), env, cwd: tempDir, logFile });
-      await waitUntilHealthy(url, current, logFile);
+      await waitUntilHealthy(url, current, logFile, listenedBefore);
     };
     await launch();
     const running = (): SpawnedProcess => {
@@ -222,7 +224,17 @@ export function registerProcessCleanup(t: TestHooks, ...resources: TestResource[
   });
 }
 
-async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: string): Promise<void> {
+/** How many times the servers that wrote `logFile` said they were listening. */
+function listeningLines(logFile: string): number {
+  return readLog(logFile).split('\n').filter((line) => line.includes('"msg":"listening"')).length;
+}
+
+/**
+ * Until GET /healthz answers 200 and this process has logged that it listens:
+ * the port was free when picked, but another test's server may have taken it
+ * since, and its answer must not pass for ours.
+ */
+async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: string, listenedBefore: number): Promise<void> {
   const deadline = Date.now() + healthTimeoutMs;
   let lastProblem = 'no answer yet';
   while (Date.now() < deadline) {
@@ -233,8 +245,8 @@ async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: st
     try {
       const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
       await response.body?.cancel();
-      if (response.status === 200) return;
-      lastProblem = `HTTP ${response.status}`;
+      if (response.status === 200 && listeningLines(logFile) > listenedBefore) return;
+      lastProblem = response.status === 200 ? 'a server answers on the port, but this one has not said it listens' : `HTTP ${response.status}`;
     } catch (error) {
       lastProblem = (error as Error).message;
     }
