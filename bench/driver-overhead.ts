@@ -1,9 +1,9 @@
 // Wall time of one plan+apply run: by hand (tofu init, plan -out, apply in a
 // directory that keeps its local state between iterations), through Outpost
 // with the local driver, and through Outpost with the docker driver,
-// alternated so machine noise hits all three alike. Prints a table (and JSON with --json). Needs the runner image for
-// the docker column (scripts/build-images.sh); without it the column is
-// skipped and says why.
+// alternated so machine noise hits all three alike. Prints a table (and
+// JSON with --json). Needs the runner image for the docker column
+// (scripts/build-images.sh); without it the column is skipped and says why.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
