@@ -6,13 +6,23 @@ import type { Database } from './db/schema.ts';
 import { poolWakeLimit, type Topic } from './notifier.ts';
 
 export interface Effects {
-  notify(topic: Topic): void;
+  /** Wakes the topic's waiters once committed; `afterMs` holds the wake-up back that long (a head start for another topic). */
+  notify(topic: Topic, options?: { afterMs?: number }): void;
 }
 
 export async function inTransaction<T>(ctx: ServerContext, work: (trx: Kysely<Database>, effects: Effects) => Promise<T>): Promise<T> {
-  const topics = new Set<Topic>();
-  const result = await ctx.db.transaction().execute((trx) => work(trx, { notify: (topic) => topics.add(topic) }));
-  // New work in a pool wakes a few of its agents (the notifier's wave), anything else every waiter.
-  for (const topic of topics) ctx.notifier.notify(topic, topic.startsWith('pool:') ? poolWakeLimit : undefined);
+  // Each topic once, at its earliest requested time.
+  const topics = new Map<Topic, number>();
+  const notify = (topic: Topic, options: { afterMs?: number } = {}): void => {
+    const afterMs = options.afterMs ?? 0;
+    topics.set(topic, Math.min(topics.get(topic) ?? afterMs, afterMs));
+  };
+  const result = await ctx.db.transaction().execute((trx) => work(trx, { notify }));
+  for (const [topic, afterMs] of topics) {
+    // New work in a pool wakes a few of its agents (the notifier's wave), anything else every waiter.
+    const wake = () => ctx.notifier.notify(topic, topic.startsWith('pool:') ? poolWakeLimit : undefined);
+    if (afterMs === 0) wake();
+    else setTimeout(wake, afterMs).unref();
+  }
   return result;
 }

@@ -70,3 +70,27 @@ describe('an apply on the agent that ran the plan', () => {
     assert.ok(!(await readdir(keptDir)).includes(unchanged.id));
   });
 });
+
+describe('in a pool of two idle agents', () => {
+  const t = suiteHooks();
+  let cluster: Cluster;
+  before(async () => {
+    cluster = await setupCluster(t, 'sqlite', { agents: 2 });
+  });
+
+  test('the agent that ran the plan gets the apply first, auto-applied or confirmed, and reuses its directory', async () => {
+    const auto = await cluster.createWorkspace();
+    const autoRun = await cluster.waitForRun(
+      (await createRun(cluster.server, auto.id, await uploadConfiguration(cluster.server, auto.id, configuration('auto')))).id,
+      ['applied'],
+    );
+    assert.match((await runLogs(cluster.server, autoRun)).apply, reused);
+
+    const manual = await cluster.createWorkspace({ autoApply: false });
+    const manualRun = await createRun(cluster.server, manual.id, await uploadConfiguration(cluster.server, manual.id, configuration('manual')));
+    await cluster.waitForRun(manualRun.id, ['planned']);
+    await runAction(cluster.server, manualRun.id, 'apply');
+    const applied = await cluster.waitForRun(manualRun.id, ['applied']);
+    assert.match((await runLogs(cluster.server, applied)).apply, reused);
+  });
+});

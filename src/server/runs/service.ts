@@ -84,8 +84,17 @@ async function queueJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effe
     leased_at: null,
     finished_at: null,
   });
-  effects.notify(`pool:${workspace.pool_id}`);
+  // The agent that ran the plan kept its working directory for the apply
+  // (src/agent/plan-workdirs.ts): it is told first, and the rest of the pool
+  // a moment later, so that it usually claims the apply and skips a download
+  // and an init. If it is gone or busy, the others take the job after that moment.
+  const planAgent = kind === 'apply' ? (await jobsRepo.findPhaseJob(trx, run.id, 'plan'))?.agent_id : null;
+  if (planAgent) effects.notify(`agent:${planAgent}`);
+  effects.notify(`pool:${workspace.pool_id}`, { afterMs: planAgent ? applyHeadStartMs : 0 });
 }
+
+/** How long the plan's agent has the apply to itself: far longer than its next poll takes, far shorter than anyone would notice. */
+const applyHeadStartMs = 500;
 
 /** Moves a run to a final status and hands its workspace to the next pending run. */
 async function finishRun(
