@@ -9,8 +9,10 @@
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
 
+const pingTimeoutMs = 5_000;
+
 /** Undefined when the daemon answers, else why not (an error message or the HTTP status). */
-export function pingDocker(dockerHost: string): Promise<string | undefined> {
+export function pingDocker(dockerHost: string, timeoutMs = pingTimeoutMs): Promise<string | undefined> {
   const url = new URL(dockerHost);
   const client = url.protocol === 'https:' ? https : http;
   const target =
@@ -22,6 +24,8 @@ export function pingDocker(dockerHost: string): Promise<string | undefined> {
       response.resume();
       resolve(response.statusCode === 200 ? undefined : `HTTP ${response.statusCode} from /_ping`);
     });
+    // A daemon behind a firewall that drops packets would otherwise hold the agent's start for minutes.
+    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
     request.on('error', (error) => resolve(error.message));
   });
 }
