@@ -39,11 +39,10 @@ import {
   processesMatching,
   quickConfig,
   sleepingApplyConfig,
-  sleepingCommand,
   waitForLog,
   waitForNoProcesses,
-  waitForSleepingProvisioner,
 } from './job-control-fixtures.ts';
+import { heldCommand, startHeldApply } from './held-apply.ts';
 
 /** What OpenTofu prints when it receives SIGINT. */
 const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to exit or data loss may occur\.\nGracefully shutting down\.\.\./;
@@ -77,12 +76,8 @@ for (const backend of databaseBackends()) {
   test(`cancel during apply interrupts OpenTofu, releases the lock and leaves no process (${backend})`, async (t) => {
     const cluster = await startCluster(t, backend);
     const agent = cluster.agents[0]!;
-    const command = sleepingCommand();
-    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
-    const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, sleepingApplyConfig(command));
-    const run = await createRun(cluster.server, cluster.workspace.id, cv);
-    await cluster.waitForRun(run.id, ['applying']);
-    await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+    const command = heldCommand(t, agent);
+    const run = await startHeldApply(cluster, sleepingApplyConfig(command), command);
 
     await runAction(cluster.server, run.id, 'cancel');
     const canceled = await cluster.waitForRun(run.id, ['canceled']);
@@ -180,13 +175,9 @@ async function startStuckApply(t: TestHooks) {
   const cluster = await startCluster(t, 'sqlite', { OUTPOST_AGENT_KILL_GRACE: '1s' });
   const agent = cluster.agents[0]!;
   const endpoint = await HeldEndpoint.start(t);
-  const command = sleepingCommand();
-  killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+  const command = heldCommand(t, agent);
   const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/never-answered') });
-  const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, config);
-  const run = await createRun(cluster.server, cluster.workspace.id, cv);
-  await cluster.waitForRun(run.id, ['applying']);
-  await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+  const run = await startHeldApply(cluster, config, command);
   await waitUntil(
     'the apply to read the held state',
     async () => (endpoint.requests.length > 0 ? true : undefined),

@@ -20,7 +20,8 @@ import {
   waitUntil,
   type Cluster,
 } from './fixtures.ts';
-import { exitCodeOf, jobDirectoryPattern, killLeftoversAfter, quickConfig, sleepingApplyConfig, sleepingCommand, waitForSleepingProvisioner } from './job-control-fixtures.ts';
+import { exitCodeOf, quickConfig, sleepingApplyConfig } from './job-control-fixtures.ts';
+import { heldCommand, startHeldApply } from './held-apply.ts';
 
 /** Any resource id (`run-` and 16 characters, src/server/ids.ts). */
 const resourceId = /\b(org|at|apool|agent|ws|var|cv|run|job|sv|lease|ot)-[A-Za-z0-9]{16}\b/;
@@ -111,14 +112,10 @@ for (const backend of databaseBackends()) {
 test('/readyz answers 503 while the agent drains on SIGTERM; /healthz stays 200 (sqlite)', async (t) => {
   const { cluster, health } = await clusterWithHealth(t, 'sqlite');
   const agent = cluster.agents[0]!;
-  const command = sleepingCommand();
-  killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+  const command = heldCommand(t, agent);
   await waitUntil('the agent to be ready', async () => ((await readyz(health)).status === 200 ? true : undefined), () => cluster.diagnostics());
 
-  const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, sleepingApplyConfig(command));
-  const run = await createRun(cluster.server, cluster.workspace.id, cv);
-  await cluster.waitForRun(run.id, ['applying']);
-  await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+  const run = await startHeldApply(cluster, sleepingApplyConfig(command), command);
   assert.equal(valueOf((await scrape(health)).samples, 'outpost_agent_jobs_running'), 1);
 
   agent.process.kill('SIGTERM');

@@ -43,21 +43,15 @@ import {
   planTimeReadConfig,
   processesMatching,
   quickConfig,
-  sleepingCommand,
   waitForNoProcesses,
-  waitForSleepingProvisioner,
   type SleepingCommand,
 } from '../e2e/job-control-fixtures.ts';
+import { heldCommand, startHeldApply } from '../e2e/held-apply.ts';
+import { shortLeaseServerEnv, leaseTimeoutMs, sweepIntervalMs } from './short-lease.ts';
 
 const execFileAsync = promisify(execFile);
 
-const leaseTimeoutMs = 4_000;
-const sweepIntervalMs = 500;
-const serverEnv = {
-  OUTPOST_LEASE_TIMEOUT: `${leaseTimeoutMs}ms`,
-  OUTPOST_SWEEP_INTERVAL: `${sweepIntervalMs}ms`,
-  OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s',
-};
+const serverEnv = shortLeaseServerEnv;
 
 /**
  * OpenTofu saves state to the backend mid-apply only when a resource
@@ -195,12 +189,8 @@ for (const backend of databaseBackends()) {
   test(`SIGKILL the agent during an apply: the run errors with the lost-agent message; the state the engine had saved is downloadable; a new run can lock the workspace (${backend})`, async (t) => {
     const cluster = await setupCluster(t, backend, { serverEnv });
     const first = cluster.agents[0]!;
-    const held = sleepingCommand();
-    killLeftoversAfter(t, () => `${jobDirectoryPattern(first)}|${held.pattern}`);
-    const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, threeStepApplyConfig(held));
-    const run = await createRun(cluster.server, cluster.workspace.id, cv);
-    await cluster.waitForRun(run.id, ['applying']);
-    await waitForSleepingProvisioner(held, run.id, () => cluster.diagnostics(run.id));
+    const held = heldCommand(t, first);
+    const run = await startHeldApply(cluster, threeStepApplyConfig(held), held);
     const saved = await waitUntil(
       'the engine to push the state of the first two resources',
       async () => {

@@ -48,11 +48,10 @@ import {
   processesMatching,
   quickConfig,
   sleepingApplyConfig,
-  sleepingCommand,
   waitForLog,
   waitForNoProcesses,
-  waitForSleepingProvisioner,
 } from '../e2e/job-control-fixtures.ts';
+import { heldCommand, startHeldApply } from '../e2e/held-apply.ts';
 
 /** What OpenTofu prints when it receives SIGINT. */
 const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to exit or data loss may occur\.\nGracefully shutting down\.\.\./;
@@ -129,10 +128,8 @@ for (const backend of databaseBackends()) {
   test(`drain past OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT goes on as grace: the apply is interrupted, errors agent_stopped, its state is kept (${backend})`, async (t) => {
     const cluster = await setupCluster(t, backend, { agentEnv: { OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT: '1s', OUTPOST_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '45s' } });
     const agent = cluster.agents[0]!;
-    const command = sleepingCommand();
-    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
-    const run = await startRun(cluster, cluster.workspace.id, sleepingApplyConfig(command), 'applying');
-    await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+    const command = heldCommand(t, agent);
+    const run = await startHeldApply(cluster, sleepingApplyConfig(command), command);
 
     agent.process.kill('SIGTERM');
     // The interrupt (not a kill: the grace timeout is 45 s) ends the sleeping provisioner and the apply.
@@ -159,12 +156,10 @@ for (const backend of databaseBackends()) {
     });
     const agent = cluster.agents[0]!;
     const endpoint = await HeldEndpoint.start(t);
-    const command = sleepingCommand();
-    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+    const command = heldCommand(t, agent);
     // An interrupt cannot end this apply: the provisioner ignores SIGINT and OpenTofu waits for a read never answered.
     const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/never-answered') });
-    const run = await startRun(cluster, cluster.workspace.id, config, 'applying');
-    await waitForSleepingProvisioner(command, run.id, () => cluster.diagnostics(run.id));
+    const run = await startHeldApply(cluster, config, command);
 
     agent.process.kill('SIGTERM');
     await waitForLog(cluster.server, relatedId(run, 'apply'), tofuInterruptMessage, () => cluster.diagnostics(run.id));
@@ -182,11 +177,9 @@ for (const backend of databaseBackends()) {
     const cluster = await setupCluster(t, backend, { concurrency: 2, agentEnv: { OUTPOST_AGENT_WORKER_ON_STOP_ACTION: 'force-shutdown' } });
     const agent = cluster.agents[0]!;
     const endpoint = await HeldEndpoint.start(t);
-    const command = sleepingCommand();
-    killLeftoversAfter(t, () => `${jobDirectoryPattern(agent)}|${command.pattern}`);
+    const command = heldCommand(t, agent);
     const config = sleepingApplyConfig(command, { ignoreInterrupt: true, applyTimeStateUrl: endpoint.url('/apply-read') });
-    const apply = await startRun(cluster, cluster.workspace.id, config, 'applying');
-    await waitForSleepingProvisioner(command, apply.id, () => cluster.diagnostics(apply.id));
+    const apply = await startHeldApply(cluster, config, command);
     const other = await cluster.createWorkspace();
     const plan = await startRun(cluster, other.id, planTimeReadConfig(endpoint.url('/plan-read')), 'planning');
     await waitUntil('the plan to read the held state', async () => (endpoint.requests.some((r) => r.includes('/plan-read')) ? true : undefined), () => cluster.diagnostics(plan.id));

@@ -51,13 +51,10 @@ import {
   type Cluster,
 } from '../e2e/fixtures.ts';
 import { HeldEndpoint, jobDirectoryPattern, killLeftoversAfter, planTimeReadConfig, quickConfig, waitForNoProcesses, waitForLog } from '../e2e/job-control-fixtures.ts';
+import { leaseTimeoutMs, shortLeaseServerEnv, sweepIntervalMs } from './short-lease.ts';
 
-const leaseTimeoutMs = 4_000;
-const sweepIntervalMs = 500;
 const serverEnv = {
-  OUTPOST_LEASE_TIMEOUT: `${leaseTimeoutMs}ms`,
-  OUTPOST_SWEEP_INTERVAL: `${sweepIntervalMs}ms`,
-  OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s',
+  ...shortLeaseServerEnv,
   // Every request and its status (app.ts logs them at debug): the zombie's are asserted on.
   OUTPOST_LOG_LEVEL: 'debug',
 };
