@@ -1,9 +1,11 @@
 // The agent's settings, read once from the environment by `outpost agent run`.
-// The seed's SCALR_* names are accepted as aliases so its recipes work as written.
+// The Scalr agent's SCALR_* names are accepted as aliases so its recipes work as written.
 import os from 'node:os';
 import path from 'node:path';
 import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
 import { cacheSettings } from './cache-config.ts';
+import { agentRules } from './config-rules.ts';
+import { engineSettings } from './engine-config.ts';
 import { observabilitySettings } from './observability-config.ts';
 import { memorySettings } from './memory-config.ts';
 import { shutdownSettings } from './shutdown-config.ts';
@@ -104,34 +106,7 @@ export const agentSettings = {
     description: 'Minimum log level: `debug`, `info`, `warn`, `error`.',
     parse: asEnum(['debug', 'info', 'warn', 'error'] as const),
   },
-  binaryMirror: {
-    env: ['OUTPOST_AGENT_BINARY_MIRROR'],
-    description: 'Base URL of a mirror of the engines\' release files, used instead of the official sites. Layout: `<mirror>/<engine>/<version>/<official file name>`.',
-    parse: asUrl,
-  },
-  binaryCacheSizeLimitMb: {
-    env: ['OUTPOST_AGENT_BINARY_CACHE_SIZE_LIMIT_MB', 'SCALR_AGENT_BINARY_CACHE_SIZE_LIMIT_MB'],
-    default: '5120',
-    description: 'Size the engine binary cache is kept under, in MiB (`0`: no limit). Least recently used versions are removed first; a version a running job uses is never removed, even if the cache stays over the limit.',
-    parse: asInt(0, 10_485_760),
-  },
-  binaryCacheThresholdDays: {
-    env: ['OUTPOST_AGENT_BINARY_CACHE_THRESHOLD_DAYS', 'SCALR_AGENT_BINARY_CACHE_THRESHOLD_DAYS'],
-    default: '30',
-    description: 'Engine versions no job has used for this many days are removed from the binary cache (`0`: never by age). Checked at agent start and after each download.',
-    parse: asInt(0, 36_500),
-  },
-  enginePath: {
-    env: ['OUTPOST_AGENT_ENGINE_PATH'],
-    description: 'A local engine binary (or a directory holding `tofu`/`terraform`) used when the requested version cannot be downloaded, if its version matches.',
-    parse: (raw: string) => path.resolve(raw),
-  },
-  downloadTimeout: {
-    env: ['OUTPOST_AGENT_DOWNLOAD_TIMEOUT'],
-    default: '5m',
-    description: 'Longest time an engine download may take before it is abandoned.',
-    parse: asDurationMs,
-  },
+  ...engineSettings,
   killGrace: {
     env: ['OUTPOST_AGENT_KILL_GRACE'],
     default: '10s',
@@ -180,7 +155,7 @@ function asCores(raw: string): number {
 export type AgentConfig = SettingsOf<typeof agentSettings> & { name: string; url: string };
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
-  const loaded = loadSettings(agentSettings, env);
+  const loaded = loadSettings(agentSettings, env, agentRules);
   const url = loaded.url ?? (loaded.token ? serverUrlOfPoolToken(loaded.token) : undefined) ?? 'http://127.0.0.1:8480';
   return { ...loaded, name: loaded.name ?? os.hostname(), url };
 }

@@ -17,6 +17,7 @@ import { ControlPlaneClient } from './control-plane-client.ts';
 import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
 import type { Driver } from './drivers/driver.ts';
 import { EngineCache } from './engines/engine-cache.ts';
+import { EngineSourceBuild } from './engines/engine-source-build.ts';
 import type { HealthServer } from './health-server.ts';
 import { jobMemoryLimit } from './memory-limit.ts';
 import type { ProviderMirror } from './providers/provider-mirror.ts';
@@ -36,6 +37,10 @@ export async function createAgent(
   const cacheDir = configured.cacheDir ?? path.join(dataDir, 'cache');
   const config = { ...configured, dataDir, cacheDir };
   const client = new ControlPlaneClient(config.url, logger);
+  const sourceBuild =
+    config.engineBuild === 'auto'
+      ? new EngineSourceBuild({ dir: config.engineBuildDir, go: { configured: config.goBinary, searchPath: baseEnv.PATH }, logger })
+      : undefined;
   const engines = new EngineCache({
     dir: path.join(cacheDir, 'binaries'),
     mirror: config.binaryMirror,
@@ -45,6 +50,7 @@ export async function createAgent(
     logger,
     sizeLimitBytes: config.binaryCacheSizeLimitMb * 1024 * 1024,
     unusedThresholdMs: config.binaryCacheThresholdDays * 24 * 60 * 60_000,
+    sourceBuild,
   });
   // In the background: start-up need not wait, and evict() logs its own failures.
   void engines.evict('agent start');
@@ -67,6 +73,7 @@ export async function createAgent(
     client,
     metrics,
     close: async () => {
+      sourceBuild?.close();
       planWorkdirs.stop();
       await providers?.close();
       await client.close();

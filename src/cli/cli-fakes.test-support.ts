@@ -93,6 +93,7 @@ export function fakeProcess(api: OutpostApi, terminal: RecordingTerminal = recor
       agent: processCommand('agent'),
       job: processCommand('job'),
       quickstart: processCommand('quickstart'),
+      engineBuild: processCommand('engineBuild'),
     },
   };
   return { deps, terminal, interruptListeners, exitCodes, processCalls };

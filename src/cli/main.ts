@@ -27,5 +27,6 @@ process.exitCode = await runCli(process.argv.slice(2), {
     agent: async () => (await import('../agent/main.ts')).runAgentCommand(),
     job: async () => (await import('../job/main.ts')).runJobCommand(),
     quickstart: async () => (await import('./quickstart.ts')).runQuickstartCommand(),
+    engineBuild: async (request) => (await import('../agent/engines/build-command.ts')).runEngineBuildCommand(request),
   },
 });

@@ -7,6 +7,7 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 import { ApiError } from './api-error.ts';
 import type { Cli, CliDeps } from './command-context.ts';
 import { registerAgentCommands } from './commands/agent.ts';
+import { registerEngineCommands } from './commands/engine.ts';
 import { registerPoolCommands } from './commands/pool.ts';
 import { registerJobCommand, registerLocalProcessCommands } from './commands/processes.ts';
 import { registerRunCommands } from './commands/run.ts';
@@ -52,6 +53,7 @@ Documentation: docs/cli.md (commands, exit codes), docs/configuration.md (enviro
   registerVariableCommands(program, cli);
   registerRunCommands(program, cli);
   registerStateCommands(program, cli);
+  registerEngineCommands(program, cli);
   registerJobCommand(program, cli);
   return program;
 }

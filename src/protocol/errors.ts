@@ -32,6 +32,7 @@ export const errorCatalogue = {
   archive_unsupported_entry: { status: 422, title: 'an archive entry has an unsupported type' },
   archive_too_large: { status: 422, title: 'the archive expands beyond the size limit' },
   engine_unavailable: { status: 500, title: 'the engine binary could not be provided' },
+  engine_build_failed: { status: 500, title: 'the engine could not be built from source' },
   engine_checksum_mismatch: { status: 500, title: 'the engine download does not match its checksum' },
   engine_failed: { status: 500, title: 'the engine exited with an error' },
   out_of_memory: { status: 500, title: 'the job exceeded its memory limit and was killed' },

@@ -1,4 +1,4 @@
-// Single mode (OUTPOST_AGENT_SINGLE, and the seed's SCALR_SINGLE with
+// Single mode (OUTPOST_AGENT_SINGLE, and the Scalr agent's SCALR_SINGLE with
 // SCALR_TOKEN and SCALR_DRIVER): the agent claims one job, runs it with the
 // real OpenTofu and exits; what it did not claim stays queued for others.
 import assert from 'node:assert/strict';
@@ -26,14 +26,14 @@ test('a single-mode agent runs one job and exits 0; the other queued job stays q
   assert.deepEqual(await statuses(), ['apply_queued', 'plan_queued'], `${first.output()}\n${await cluster.diagnostics(runA.id)}`);
   assert.match(await readLog(server, relatedId(runA, 'plan')), /Plan: 1 to add/);
 
-  // The seed's names: SCALR_TOKEN instead of OUTPOST_AGENT_TOKEN.
-  const seedStyle = await startAgent(server, {
+  // The Scalr agent's names: SCALR_TOKEN instead of OUTPOST_AGENT_TOKEN.
+  const scalrStyle = await startAgent(server, {
     token: pool.token,
     t,
     env: { OUTPOST_AGENT_TOKEN: '', OUTPOST_AGENT_DRIVER: '', SCALR_TOKEN: pool.token, SCALR_SINGLE: 'true', SCALR_DRIVER: 'local' },
   });
-  assert.equal(await exitCodeOf(seedStyle), 0, seedStyle.output());
-  assert.deepEqual(await statuses(), ['apply_queued', 'apply_queued'], `${seedStyle.output()}\n${await cluster.diagnostics(runB.id)}`);
+  assert.equal(await exitCodeOf(scalrStyle), 0, scalrStyle.output());
+  assert.deepEqual(await statuses(), ['apply_queued', 'apply_queued'], `${scalrStyle.output()}\n${await cluster.diagnostics(runB.id)}`);
 
   // A regular agent takes both applies: the plans made by the single agents are applied.
   await cluster.startAgent();
@@ -70,8 +70,9 @@ test('a single-mode agent whose job cannot get its engine exits non-zero; the ru
   const planLog = await readLog(server, relatedId(run, 'plan'));
   assert.match(planLog, /Could not provide OpenTofu 1\.10\.9/, planLog);
   assert.match(planLog, /Not using \S+ \(OUTPOST_AGENT_ENGINE_PATH\): it reports version 1\.10\.10, not 1\.10\.9/, planLog);
-  assert.match(planLog, /To fix this, make sure OUTPOST_AGENT_BINARY_MIRROR serves .*tofu_1\.10\.9_linux_amd64\.zip/, planLog);
-  assert.match(planLog, /or set OUTPOST_AGENT_ENGINE_PATH to a tofu 1\.10\.9 binary/, planLog);
+  assert.match(planLog, /\(1\) a mirror: make OUTPOST_AGENT_BINARY_MIRROR serve .*tofu_1\.10\.9_linux_amd64\.zip/, planLog);
+  assert.match(planLog, /\(2\) a binary: set OUTPOST_AGENT_ENGINE_PATH=\/path\/to\/tofu \(a tofu that reports version 1\.10\.9\)/, planLog);
+  assert.match(planLog, /\(3\) a build from source: set OUTPOST_AGENT_ENGINE_BUILD=auto/, planLog);
   assert.match(planLog, /\[engine_unavailable\]/, planLog);
   assert.ok(
     mirror.requests.some((request) => request.startsWith('/opentofu/1.10.9/')),

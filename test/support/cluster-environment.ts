@@ -95,6 +95,9 @@ export function agentEnvironment(input: AgentEnvironmentInput): Record<string, s
     OUTPOST_AGENT_DRIVER: 'local',
     // Test machines reach no release site, so the locally built tofu is it.
     OUTPOST_AGENT_ENGINE_PATH: input.enginePath,
+    // A version the tests do not have must fail fast, not start a build from
+    // source (test/e2e/fresh-clone.test.ts is the one that builds).
+    OUTPOST_AGENT_ENGINE_BUILD: 'off',
     ...input.extra,
   };
 }

@@ -29,6 +29,8 @@ export interface SpawnedProcess {
   kill(): Promise<number | null>;
   /** SIGKILL to the whole process group, then waits for the process. */
   killGroup(): Promise<number | null>;
+  /** `signal` to the whole process group, as a terminal's Ctrl-C (SIGINT) reaches every process of the foreground job. */
+  signalGroup(signal: NodeJS.Signals): void;
 }
 
 const liveGroups = new Set<number>();
@@ -98,6 +100,9 @@ export function spawnLogged(spec: SpawnSpec): SpawnedProcess {
       return exited;
     },
     killGroup,
+    signalGroup: (signal) => {
+      if (groupId !== undefined && !done) signalGroup(groupId, signal);
+    },
   };
 }
 

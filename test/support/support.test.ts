@@ -113,6 +113,7 @@ test('server and agent environments set the settings and drop inherited OUTPOST_
     OUTPOST_AGENT_DATA_DIR: '/a',
     OUTPOST_AGENT_LOG_FORMAT: 'json',
     OUTPOST_AGENT_ENGINE_PATH: '/bin/tofu',
+    OUTPOST_AGENT_ENGINE_BUILD: 'off',
     OUTPOST_AGENT_DRIVER: 'local',
   });
 });

@@ -1,7 +1,5 @@
 // The engine cache when the release cannot be downloaded: a local binary of
 // exactly the requested version, or engine_unavailable saying how to fix it.
-// node:test's test()/it()/describe() return promises the runner tracks itself;
-// until eslint.config.js allows them project-wide, say so here.
 import assert from 'node:assert/strict';
 import { mkdtemp, symlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -61,7 +59,7 @@ describe('EngineCache fallback to a local binary', () => {
     const wrong = await mirror.fakeTofu('1.9.0');
     const error = await rejection(mirror.acquire({ localPath: wrong, searchPath: path.dirname(wrong) }));
     assert.equal(error.code, 'engine_unavailable');
-    assert.match(error.message, /Local binaries were not usable: Not using .* it reports version 1\.9\.0/);
+    assert.match(error.message, /local binaries were not usable \(Not using .* it reports version 1\.9\.0/);
   });
 
   it('falls back when the download times out', async () => {
@@ -80,7 +78,9 @@ describe('EngineCache fallback to a local binary', () => {
     assert.match(error.message, /connection refused/);
     assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:\\d+/releases/opentofu/${tofuVersion}/tofu_${tofuVersion}_SHA256SUMS`));
     assert.match(error.message, /OUTPOST_AGENT_BINARY_MIRROR/);
-    assert.match(error.message, new RegExp(`OUTPOST_AGENT_ENGINE_PATH to a tofu ${tofuVersion} binary`));
+    assert.match(error.message, new RegExp(`OUTPOST_AGENT_ENGINE_PATH=/path/to/tofu \\(a tofu that reports version ${tofuVersion.replaceAll('.', '\\.')}\\)`));
+    assert.match(error.message, /Take one of three ways: \(1\) a mirror: .* \(2\) a binary: .* \(3\) a build from source: /);
+    assert.match(error.message, new RegExp(`npx outpost engine build ${tofuVersion.replaceAll('.', '\\.')}`));
     assert.match(error.message, /on the agent's PATH/);
     assert.doesNotMatch(error.message, /s3cret|outpost:/);
   });

@@ -2,8 +2,10 @@
 // binary of the version it asks for. In order: the cached copy, a download
 // from the official site or the configured mirror (one per version at a
 // time in this process), and only when the download cannot happen, a local
-// binary that reports exactly that version. A checksum mismatch never falls
-// back: it may be tampering, and the operator has to look at it.
+// binary that reports exactly that version, then an OpenTofu built from its
+// Go module (engine-source-build.ts) when a Go toolchain is at hand. A
+// checksum mismatch never falls back: it may be tampering, and the operator
+// has to look at it.
 import type { Logger } from 'pino';
 import type { EngineRef } from '../../protocol/agent-api.ts';
 import { OutpostError } from '../../protocol/errors.ts';
@@ -12,9 +14,9 @@ import { evictBinaries, evictionEnabled, type EvictionGuard, type EvictionPolicy
 import { findInstalled, removeStalePartials, touchEntry } from './cache-layout.ts';
 import { EngineUsage, type EngineUsageEntry } from './engine-usage.ts';
 import { findLocalEngine } from './local-engine.ts';
+import { GoToolchainMissing, SourceBuildFailed, type EngineSourceBuild } from './engine-source-build.ts';
 import { DownloadFailed } from './release-download.ts';
 import {
-  engineBinaryName,
   engineDisplayName,
   isValidEngineVersion,
   redactUrl,
@@ -23,6 +25,7 @@ import {
   type Platform,
 } from './release-files.ts';
 import { installRelease } from './release-install.ts';
+import { buildDuration, unavailableMessage, type BuildOutlook } from './unavailable-message.ts';
 import { ReleaseZipInvalid } from './release-zip.ts';
 
 export interface EngineCacheOptions {
@@ -42,13 +45,15 @@ export interface EngineCacheOptions {
   sizeLimitBytes?: number;
   /** OUTPOST_AGENT_BINARY_CACHE_THRESHOLD_DAYS in ms; 0 or absent: never by age. */
   unusedThresholdMs?: number;
+  /** Builds OpenTofu from source as the last resort; absent when OUTPOST_AGENT_ENGINE_BUILD=off. */
+  sourceBuild?: EngineSourceBuild | undefined;
 }
 
 export interface EngineLease {
   path: string;
   engine: Engine;
   version: string;
-  source: 'cache' | 'download' | 'local';
+  source: 'cache' | 'download' | 'local' | 'built';
   /** The job no longer needs the binary. Calling it again does nothing. */
   release(): void;
 }
@@ -97,8 +102,8 @@ export class EngineCache {
     try {
       await this.removing.get(key);
       const lease = await this.acquirePinned(engine, version, note);
-      // A local binary is not in the cache: nothing to protect.
-      if (lease.source === 'local') this.usage.end(engine, version);
+      // A local or built binary is not in the cache: nothing to protect.
+      if (lease.source === 'local' || lease.source === 'built') this.usage.end(engine, version);
       return lease;
     } catch (error) {
       this.usage.end(engine, version);
@@ -252,13 +257,50 @@ export class EngineCache {
       searchPath: this.options.searchPath,
       note,
     });
-    if (found === undefined) {
-      this.options.logger.warn({ engine, version, failure, skipped }, 'engine unavailable');
-      throw new OutpostError('engine_unavailable', this.unavailableMessage(engine, version, failure, skipped), { skipped });
-    }
+    if (found === undefined) return this.builtFallback(engine, version, failure, skipped, note);
     this.options.logger.warn({ engine, version, failure, path: found.path }, 'engine download failed; using a local binary');
     note(`Could not download ${name} (${failure}); using ${found.path} (${found.origin}), which reports version ${version}`);
     return { path: found.path, engine, version, source: 'local', release: () => undefined };
+  }
+
+  /**
+   * No download and no local binary: an OpenTofu built earlier into the
+   * build directory, or one built now from its Go module. Otherwise the
+   * error names every way out.
+   */
+  private async builtFallback(engine: Engine, version: string, failure: string, skipped: string[], note: (line: string) => void): Promise<EngineLease> {
+    const builder = this.options.sourceBuild;
+    const unavailable = (build: BuildOutlook): never => {
+      this.options.logger.warn({ engine, version, failure, skipped, build }, 'engine unavailable');
+      const message = unavailableMessage({ engine, version, failure, skipped, build, platform: this.platform, mirror: this.options.mirror, buildDir: builder?.dir });
+      throw new OutpostError(build.kind === 'failed' ? 'engine_build_failed' : 'engine_unavailable', message, { skipped });
+    };
+    if (engine !== 'opentofu') return unavailable({ kind: 'not-buildable' });
+    if (builder === undefined) return unavailable({ kind: 'off' });
+    const built = await builder.findBuilt(version);
+    if (built !== undefined) {
+      note(`Could not download OpenTofu ${version} (${failure}); using ${built}, built earlier from its Go module`);
+      return { path: built, engine, version, source: 'built', release: () => undefined };
+    }
+    let go;
+    try {
+      go = await builder.toolchain();
+    } catch (error) {
+      if (error instanceof GoToolchainMissing) return unavailable({ kind: 'no-go', skipped: error.skipped });
+      throw error;
+    }
+    note(
+      `Could not download OpenTofu ${version} (${failure}), and no local tofu ${version} was found. ` +
+        `Building it from its Go module with ${go.version} (${go.path}) into ${builder.dir} instead. ` +
+        `${buildDuration} To avoid the build, set OUTPOST_AGENT_BINARY_MIRROR or OUTPOST_AGENT_ENGINE_PATH (docs/caches.md).`,
+    );
+    try {
+      const binary = await builder.build(version, note);
+      return { path: binary, engine, version, source: 'built', release: () => undefined };
+    } catch (error) {
+      if (error instanceof SourceBuildFailed || error instanceof GoToolchainMissing) return unavailable({ kind: 'failed', reason: error.message });
+      throw error;
+    }
   }
 
   private describeFailure(engine: Engine, version: string, error: unknown): string {
@@ -268,19 +310,4 @@ export class EngineCache {
     return `${redactUrl(message)}, while installing ${redactUrl(zipUrl)} into ${this.options.dir}`;
   }
 
-  private unavailableMessage(engine: Engine, version: string, failure: string, skipped: string[]): string {
-    const name = `${engineDisplayName(engine)} ${version}`;
-    const binary = engineBinaryName(engine);
-    const files = releaseFiles(engine, version, this.platform, this.options.mirror);
-    const mirrorAdvice =
-      this.options.mirror === undefined
-        ? `set OUTPOST_AGENT_BINARY_MIRROR to a mirror of the release files (laid out as <mirror>/${engine}/${version}/${files.zipName} and ${files.sumsName})`
-        : `make sure OUTPOST_AGENT_BINARY_MIRROR serves ${redactUrl(files.zipUrl)} and ${files.sumsName} next to it`;
-    const lookedAt =
-      skipped.length === 0 ? `No local ${binary} binary was found.` : `Local binaries were not usable: ${skipped.join('; ')}.`;
-    return (
-      `Could not provide ${name}: the download failed (${failure}). ${lookedAt} ` +
-      `To fix this, ${mirrorAdvice}, or set OUTPOST_AGENT_ENGINE_PATH to a ${binary} ${version} binary, or put one on the agent's PATH.`
-    );
-  }
 }
