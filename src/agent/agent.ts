@@ -30,6 +30,8 @@ export class OutpostAgent {
   readonly #deps: AgentDeps;
   readonly #running = new Map<string, JobRunner>();
   readonly #stopping = new AbortController();
+  /** Aborted once the agent is stopping and no job is left: ends a heartbeat in flight. */
+  readonly #idleStop = new AbortController();
   /** How far the stop has gone (shutdown.ts drives it); undefined while running. */
   #stopAction: StopAction | undefined;
   readonly #handedBack: Promise<void>[] = [];
@@ -77,13 +79,11 @@ export class OutpostAgent {
     if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', 2);
     const leftovers = await this.#removeLeftovers();
     try {
-      const registered = await client.register(config.token, {
-        name: config.name,
-        version: agentVersion,
-        driver: this.#deps.driver.name,
-        concurrency: config.single ? 1 : config.concurrency,
-        single: config.single,
-      });
+      const registered = await client.register(
+        config.token,
+        { name: config.name, version: agentVersion, driver: this.#deps.driver.name, concurrency: config.single ? 1 : config.concurrency, single: config.single },
+        this.#stopping.signal,
+      );
       this.#session = registered.session_token;
       this.#agentId = registered.agent_id;
       this.#heartbeatMs = registered.heartbeat_interval_ms;
@@ -96,6 +96,11 @@ export class OutpostAgent {
       }
     } catch (error) {
       if (error instanceof AuthError) throw new AgentStoppedError(`the control plane refused the pool token (${error.code}): ${error.message}`, 3);
+      // Asked to stop while the server could not be reached: nothing was taken, nothing to hand back.
+      if (this.#stopping.signal.aborted) {
+        logger.info('stopped before the control plane answered the registration');
+        return 0;
+      }
       throw error;
     }
     const heartbeat = this.#heartbeatLoop();
@@ -105,6 +110,7 @@ export class OutpostAgent {
       this.#poll?.abort();
       await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
       this.#stopping.abort();
+      this.#idleStop.abort();
       await heartbeat;
       await Promise.allSettled(this.#handedBack);
       if (!this.#fatal) await this.#leavePool();
@@ -275,7 +281,7 @@ export class OutpostAgent {
       if (this.#fatal || (this.#stopping.signal.aborted && this.#running.size === 0)) break;
       try {
         const status = this.#stopping.signal.aborted ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';
-        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() }, Math.max(1_000, this.#heartbeatMs));
+        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() }, Math.max(1_000, this.#heartbeatMs), this.#idleStop.signal);
         failures = 0;
         this.#applySignals(response.signals);
         for (const jobId of response.stale) {

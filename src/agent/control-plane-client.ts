@@ -68,6 +68,8 @@ export const jobCallBudgetMs = 15 * 60_000;
 /** Calls that carry a job update answer quickly; one that takes longer than this went astray. */
 const updateAttemptTimeoutMs = 60_000;
 const maxRetryDelayMs = 15_000;
+/** A stopping agent waits this long for its deregistration, then exits anyway. */
+const deregisterTimeoutMs = 1_000;
 /** Silence on a connection for this long fails the attempt: longer than any long-poll the server holds (≤ 60 s). */
 const idleTimeoutMs = 120_000;
 
@@ -90,12 +92,18 @@ export class ControlPlaneClient {
     this.#connections = connectionPool(url, { freeSocketTimeoutMs: 60_000 });
   }
 
-  async register(poolToken: string, body: RegisterRequest): Promise<RegisterResponse> {
-    return registerResponse.parse(await this.#call('POST', agentPaths.register, { token: poolToken, body, retryForMs: 5 * 60_000 }));
+  /** Retried for 5 minutes while the server is unreachable, or until `signal` aborts (the agent is stopping). */
+  async register(poolToken: string, body: RegisterRequest, signal?: AbortSignal): Promise<RegisterResponse> {
+    return registerResponse.parse(await this.#call('POST', agentPaths.register, { token: poolToken, body, signal, retryForMs: 5 * 60_000 }));
   }
 
+  /**
+   * Best effort, one short attempt: a stopping agent must exit promptly even
+   * when the server is down, and a server that missed it marks the agent
+   * offline after a lease timeout anyway.
+   */
   async deregister(session: string): Promise<void> {
-    await this.#call('POST', agentPaths.deregister, { token: session, body: {}, retryForMs: 5_000 });
+    await this.#call('POST', agentPaths.deregister, { token: session, body: {}, retryForMs: 0, attemptTimeoutMs: deregisterTimeoutMs });
   }
 
   async poll(session: string, body: PollRequest, signal: AbortSignal): Promise<PollResponse> {
@@ -103,8 +111,8 @@ export class ControlPlaneClient {
   }
 
   /** One attempt (the heartbeat loop retries), bounded by `timeoutMs` so a hung request cannot outlast the lease. */
-  async heartbeat(session: string, body: HeartbeatRequest, timeoutMs = 10_000): Promise<HeartbeatResponse> {
-    return heartbeatResponse.parse(await this.#call('POST', agentPaths.heartbeat, { token: session, body, retryForMs: 0, attemptTimeoutMs: timeoutMs }));
+  async heartbeat(session: string, body: HeartbeatRequest, timeoutMs = 10_000, signal?: AbortSignal): Promise<HeartbeatResponse> {
+    return heartbeatResponse.parse(await this.#call('POST', agentPaths.heartbeat, { token: session, body, signal, retryForMs: 0, attemptTimeoutMs: timeoutMs }));
   }
 
   async startJob(session: string, jobId: string, leaseId: string): Promise<void> {

@@ -78,10 +78,10 @@ export class AgentShutdown {
       this.#logger.info({ mode: step, reason, jobs, drainTimeoutMs, graceTimeoutMs }, `stopping (drain): no new jobs; running jobs may finish for ${seconds(drainTimeoutMs)}, then they are interrupted (${later})`);
       this.#after(drainTimeoutMs, 'grace', `the drain timeout of ${seconds(drainTimeoutMs)} passed`);
     } else if (step === 'grace') {
-      this.#logger.warn({ mode: step, reason, jobs, graceTimeoutMs }, `stopping (grace): no new jobs; interrupting running jobs, their sandboxes are killed in ${seconds(graceTimeoutMs)} if still running (${later})`);
+      this.#logger[jobs.length > 0 ? 'warn' : 'info']({ mode: step, reason, jobs, graceTimeoutMs }, `stopping (grace): no new jobs; interrupting running jobs, their sandboxes are killed in ${seconds(graceTimeoutMs)} if still running (${later})`);
       this.#after(graceTimeoutMs, 'force', `the grace timeout of ${seconds(graceTimeoutMs)} passed`);
     } else {
-      this.#logger.warn({ mode: step, reason, jobs }, `stopping (force): killing the sandboxes of running jobs now (${later})`);
+      this.#logger[jobs.length > 0 ? 'warn' : 'info']({ mode: step, reason, jobs }, `stopping (force): killing the sandboxes of running jobs now (${later})`);
     }
     this.#agent.stop(step, reason);
   }
