@@ -1,14 +1,16 @@
 // Generates docs/configuration.md from the settings tables the commands
 // actually parse, so the reference cannot drift from the code. Run with
-// `npm run docs:config`; test/docs.test.ts fails when the file is stale.
+// `npm run docs:config`; test/docs/configuration-reference.test.ts fails when
+// the file is stale.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { agentSettings } from '../src/agent/config.ts';
+import { agentRules } from '../src/agent/config-rules.ts';
 import { cliSettings } from '../src/cli/config.ts';
-import { describeSettings } from '../src/config/settings.ts';
+import { describeRules, describeSettings } from '../src/config/settings.ts';
 import { jobSettings } from '../src/job/config.ts';
-import { serverSettings } from '../src/server/config.ts';
+import { serverRules, serverSettings } from '../src/server/config.ts';
 
 export function configurationReference(): string {
   return `# Configuration reference
@@ -18,7 +20,8 @@ src/*/config.ts. Do not edit by hand: run \`npm run docs:config\`. -->
 
 Every Outpost command is configured by environment variables, read once at
 start-up. Invalid values stop the command with exit code 2 and a message
-naming the variable. Durations accept \`500ms\`, \`30s\`, \`5m\`, \`1h\` or a
+naming the variable; so do values that contradict each other (each table
+below ends with the rules). Durations accept \`500ms\`, \`30s\`, \`5m\`, \`1h\` or a
 number of seconds. Boolean values accept \`true/false\`, \`1/0\`, \`yes/no\`,
 \`on/off\`.
 
@@ -26,13 +29,21 @@ number of seconds. Boolean values accept \`true/false\`, \`1/0\`, \`yes/no\`,
 
 ${describeSettings(serverSettings)}
 
+Settings that must agree (the server refuses to start otherwise, naming both):
+
+${describeRules(serverRules)}
+
 ## Agent (\`outpost agent run\`)
 
-The seed's \`SCALR_*\` names are accepted as aliases, so the Scalr agent's
+The Scalr agent's \`SCALR_*\` names are accepted as aliases, so its
 recipes work unchanged apart from the image name. When both are set, the
 \`OUTPOST_*\` name wins.
 
 ${describeSettings(agentSettings)}
+
+Settings that must agree (the agent refuses to start otherwise, naming both):
+
+${describeRules(agentRules)}
 
 Binary mirror layout (\`OUTPOST_AGENT_BINARY_MIRROR\`): the agent fetches
 \`<mirror>/<engine>/<version>/<file>\`, where \`<engine>\` is \`opentofu\` or

@@ -1,7 +1,7 @@
 // Typed settings read from the environment, once, at start-up. Each command
 // (server, agent, job, CLI) declares its settings as a table; the same table
 // checks the values, fills defaults, and is what docs/configuration.md lists.
-// Aliases (the seed's SCALR_* names) are accepted after the canonical name.
+// Aliases (the Scalr agent's SCALR_* names) are accepted after the canonical name.
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -29,11 +29,35 @@ export class ConfigError extends Error {
   }
 }
 
-export function loadSettings<S extends Record<string, Setting<unknown>>>(specs: S, env: Env): SettingsOf<S> {
+/**
+ * Two or more settings that must agree, each valid alone (a lease timeout
+ * shorter than three heartbeats, say). Checked after every value parsed, so
+ * a command refuses to start instead of failing jobs later.
+ */
+export interface SettingsRule<V> {
+  /** The canonical names of the settings involved, for the reference. */
+  readonly settings: readonly string[];
+  /** The rule in words, for the reference. */
+  readonly description: string;
+  /**
+   * A sentence naming every setting involved, with its value, when they
+   * contradict each other; undefined when they agree. `explicit` holds the
+   * keys whose values came from the environment rather than a default.
+   */
+  readonly check: (values: V, explicit: ReadonlySet<string>) => string | undefined;
+}
+
+export function loadSettings<S extends Record<string, Setting<unknown>>>(
+  specs: S,
+  env: Env,
+  rules: readonly SettingsRule<SettingsOf<S>>[] = [],
+): SettingsOf<S> {
+  const explicit = new Set<string>();
   const values: Record<string, unknown> = {};
   const problems: string[] = [];
   for (const [key, spec] of Object.entries(specs)) {
     const found = spec.env.find((name) => env[name] !== undefined && env[name] !== '');
+    if (found !== undefined) explicit.add(key);
     const raw = found === undefined ? spec.default : env[found];
     if (raw === undefined) {
       values[key] = undefined;
@@ -48,7 +72,25 @@ export function loadSettings<S extends Record<string, Setting<unknown>>>(specs: 
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  for (const rule of rules) {
+    const problem = rule.check(values as SettingsOf<S>, explicit);
+    if (problem !== undefined) problems.push(problem);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
   return values as SettingsOf<S>;
+}
+
+/** Renders the rules as a Markdown list for docs/configuration.md. */
+export function describeRules(rules: readonly SettingsRule<never>[]): string {
+  return rules.map((rule) => `- ${rule.settings.map((name) => `\`${name}\``).join(' and ')}: ${rule.description}`).join('\n');
+}
+
+/** A duration as a person would write it in a setting: `90s`, `5m`, `1.5h`, `250ms`. */
+export function formatDuration(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }
 
 // Parsers: each throws an Error whose message says what was expected.
@@ -97,6 +139,15 @@ export function asDurationMs(raw: string): number {
   if (!match) throw new Error('expected a duration such as 500ms, 30s, 5m or 1h');
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 's'] ?? 1000;
   return Math.round(Number(match[1]) * unit);
+}
+
+/** A duration from `minMs` to `maxMs`, said in the units the user wrote. */
+export function asDurationWithin(minMs: number, maxMs: number): (raw: string) => number {
+  return (raw) => {
+    const value = asDurationMs(raw);
+    if (value < minMs || value > maxMs) throw new Error(`expected a duration from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`);
+    return value;
+  };
 }
 
 /** Renders a settings table as Markdown rows for docs/configuration.md. */

@@ -1,6 +1,19 @@
 // The control plane's settings, read once from the environment by `outpost server`.
 import path from 'node:path';
-import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
+import {
+  asBool,
+  asDurationMs,
+  asDurationWithin,
+  asEnum,
+  asInt,
+  asString,
+  asUrl,
+  formatDuration,
+  loadSettings,
+  type Env,
+  type SettingsOf,
+  type SettingsRule,
+} from '../config/settings.ts';
 
 export const serverSettings = {
   dataDir: {
@@ -96,8 +109,8 @@ export const serverSettings = {
   pollTimeout: {
     env: ['OUTPOST_POLL_TIMEOUT'],
     default: '25s',
-    description: 'How long a claim long-poll is held open when there is no work.',
-    parse: asDurationMs,
+    description: 'How long a claim long-poll is held open when there is no work (at most 60s: agents count a connection silent for 120s as lost, and proxies and load balancers often close idle ones after 60s).',
+    parse: asDurationWithin(1_000, 60_000),
   },
   sweepInterval: {
     env: ['OUTPOST_SWEEP_INTERVAL'],
@@ -121,8 +134,30 @@ export const serverSettings = {
 
 export type ServerConfig = SettingsOf<typeof serverSettings>;
 
+/** How many heartbeats an agent may miss before its jobs lose their leases. */
+const heartbeatsPerLease = 3;
+
+export const serverRules: readonly SettingsRule<ServerConfig>[] = [
+  {
+    settings: ['OUTPOST_LEASE_TIMEOUT', 'OUTPOST_AGENT_HEARTBEAT_INTERVAL'],
+    description: `the lease timeout must be at least ${heartbeatsPerLease} heartbeat intervals, so a healthy agent that misses a heartbeat or two (a slow network, a server restart) keeps its jobs.`,
+    check: ({ leaseTimeout, heartbeatInterval }) =>
+      leaseTimeout >= heartbeatsPerLease * heartbeatInterval
+        ? undefined
+        : `OUTPOST_LEASE_TIMEOUT=${formatDuration(leaseTimeout)} is shorter than ${heartbeatsPerLease} × OUTPOST_AGENT_HEARTBEAT_INTERVAL=${formatDuration(heartbeatInterval)}: a healthy agent's jobs would lose their leases between heartbeats and be cancelled mid-run. Set OUTPOST_LEASE_TIMEOUT to at least ${formatDuration(heartbeatsPerLease * heartbeatInterval)}, or shorten the heartbeat interval.`,
+  },
+  {
+    settings: ['OUTPOST_SWEEP_INTERVAL', 'OUTPOST_LEASE_TIMEOUT'],
+    description: 'the sweep interval must be shorter than the lease timeout, or an expired lease (a lost agent\'s plan waiting to be queued again) waits more than twice its timeout.',
+    check: ({ sweepInterval, leaseTimeout }) =>
+      sweepInterval < leaseTimeout
+        ? undefined
+        : `OUTPOST_SWEEP_INTERVAL=${formatDuration(sweepInterval)} is not shorter than OUTPOST_LEASE_TIMEOUT=${formatDuration(leaseTimeout)}: expired leases and silent agents would be noticed only long after they expire. Sweep more often than the lease timeout.`,
+  },
+];
+
 export function loadServerConfig(env: Env = process.env): ServerConfig {
-  return loadSettings(serverSettings, env);
+  return loadSettings(serverSettings, env, serverRules);
 }
 
 function parseListen(raw: string): { host: string; port: number } {

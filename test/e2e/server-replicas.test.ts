@@ -23,11 +23,11 @@ output "value" {
 
 describe('several server replicas on PostgreSQL', { skip: !databaseBackends().includes('postgres') && 'PostgreSQL is not configured' }, () => {
   test('a run queued through one replica is claimed at once by an agent polling another', async (t) => {
-    const replicaA = await startServer({ backend: 'postgres', t, env: { OUTPOST_POLL_TIMEOUT: '10m' } });
+    const replicaA = await startServer({ backend: 'postgres', t, env: { OUTPOST_POLL_TIMEOUT: '60s' } });
     const started = await startServer({
       backend: 'sqlite',
       t,
-      env: { OUTPOST_DATABASE_URL: replicaA.database!.url, OUTPOST_DATA_DIR: replicaA.dataDir, OUTPOST_POLL_TIMEOUT: '10m' },
+      env: { OUTPOST_DATABASE_URL: replicaA.database!.url, OUTPOST_DATA_DIR: replicaA.dataDir, OUTPOST_POLL_TIMEOUT: '60s' },
     });
     // Replica B shares A's database, so A's admin token is the one that exists.
     const replicaB: ServerHandle = {

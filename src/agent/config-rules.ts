@@ -1,0 +1,71 @@
+// Agent settings that must agree with each other (settings.ts, SettingsRule):
+// each value is valid alone, but together they ask for something the agent
+// cannot do. The agent refuses to start with a sentence naming both, rather
+// than starting and surprising its operator later.
+import type { SettingsRule } from '../config/settings.ts';
+
+/** The fields the rules read; the agent's settings have them all. */
+export interface RuledAgentSettings {
+  single: boolean;
+  concurrency: number;
+  driver: 'auto' | 'docker' | 'local';
+  memoryLimitMb: number | undefined;
+  containerTaskMemLimit: number;
+  onStopAction: 'drain' | 'grace' | 'force';
+  drainTimeout: number;
+  graceShutdownTimeout: number;
+  providerCacheEnabled: boolean;
+  providerMirrorPort: number;
+  healthPort: number;
+}
+
+export const agentRules: readonly SettingsRule<RuledAgentSettings>[] = [
+  {
+    settings: ['OUTPOST_AGENT_SINGLE', 'OUTPOST_AGENT_CONCURRENCY'],
+    description: 'a single-mode agent runs exactly one job, so a concurrency above 1 cannot be honoured.',
+    check: ({ single, concurrency }, explicit) =>
+      single && explicit.has('concurrency') && concurrency > 1
+        ? `OUTPOST_AGENT_SINGLE=true runs exactly one job, but OUTPOST_AGENT_CONCURRENCY=${concurrency} asks for ${concurrency} at once. Drop OUTPOST_AGENT_CONCURRENCY (or set it to 1), or turn single mode off.`
+        : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_MEMORY_LIMIT_MB', 'OUTPOST_AGENT_CONTAINER_TASK_MEM_LIMIT'],
+    description: 'with the docker driver, the memory guard\'s limit cannot be above the job container\'s own limit: the kernel would kill the job before the guard could interrupt it.',
+    check: ({ driver, memoryLimitMb, containerTaskMemLimit }) =>
+      driver === 'docker' && memoryLimitMb !== undefined && memoryLimitMb > containerTaskMemLimit
+        ? `OUTPOST_AGENT_MEMORY_LIMIT_MB=${memoryLimitMb} is above OUTPOST_AGENT_CONTAINER_TASK_MEM_LIMIT=${containerTaskMemLimit}: job containers are killed at ${containerTaskMemLimit} MiB, before the memory guard's soft limit is reached. Leave OUTPOST_AGENT_MEMORY_LIMIT_MB unset (it then follows the container limit) or lower it.`
+        : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_WORKER_ON_STOP_ACTION', 'OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT'],
+    description: '`drain` lets running jobs finish for the drain timeout; a drain timeout of 0 interrupts them at once, which is `grace`.',
+    check: ({ onStopAction, drainTimeout }) =>
+      onStopAction === 'drain' && drainTimeout === 0
+        ? 'OUTPOST_AGENT_WORKER_ON_STOP_ACTION=drain lets running jobs finish, but OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT=0 gives them no time to: set a drain timeout, or say OUTPOST_AGENT_WORKER_ON_STOP_ACTION=grace if jobs should be interrupted at once.'
+        : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_WORKER_ON_STOP_ACTION', 'OUTPOST_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT'],
+    description: '`grace` gives an interrupted job the grace timeout to stop at a safe point and save its state; a grace timeout of 0 kills it at once, which is `force`.',
+    check: ({ onStopAction, graceShutdownTimeout }) =>
+      onStopAction === 'grace' && graceShutdownTimeout === 0
+        ? 'OUTPOST_AGENT_WORKER_ON_STOP_ACTION=grace gives interrupted jobs time to save their state, but OUTPOST_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT=0 kills them at once: set a grace timeout (60s is the default), or say OUTPOST_AGENT_WORKER_ON_STOP_ACTION=force.'
+        : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_PROVIDER_MIRROR_PORT', 'OUTPOST_AGENT_PROVIDER_CACHE_ENABLED'],
+    description: 'the provider mirror port is the provider cache\'s listener; it cannot be set while the cache is off.',
+    check: ({ providerCacheEnabled, providerMirrorPort }) =>
+      !providerCacheEnabled && providerMirrorPort !== 0
+        ? `OUTPOST_AGENT_PROVIDER_MIRROR_PORT=${providerMirrorPort} sets the port of the provider cache, but OUTPOST_AGENT_PROVIDER_CACHE_ENABLED=false turns the cache off: drop one of them.`
+        : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_HEALTH_HOST', 'OUTPOST_AGENT_HEALTH_PORT'],
+    description: 'the health host is the address of the health listener, which is off while the port is 0.',
+    check: ({ healthPort }, explicit) =>
+      explicit.has('healthHost') && healthPort === 0
+        ? 'OUTPOST_AGENT_HEALTH_HOST is set, but the health listener is off (OUTPOST_AGENT_HEALTH_PORT=0, the default): set OUTPOST_AGENT_HEALTH_PORT too, or drop OUTPOST_AGENT_HEALTH_HOST.'
+        : undefined,
+  },
+];
