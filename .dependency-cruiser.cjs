@@ -1,6 +1,7 @@
-// Enforces the layering of design.md §7: protocol is a leaf; job and agent
-// never reach into the server; the server never reaches into agent or job;
-// and no module takes part in an import cycle.
+// Enforces the layering described in docs/architecture.md ("Layering"):
+// protocol is a leaf; job and agent never reach into the server; the server
+// never reaches into agent or job; and no module takes part in an import
+// cycle.
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },

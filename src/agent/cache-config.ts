@@ -1,6 +1,6 @@
 // The agent's cache settings (provider cache, network mirrors, the CA bundle
-// for them), part of the agent's settings table (config.ts). The seed's
-// SCALR_AGENT_* names are aliases.
+// for them), part of the agent's settings table (config.ts). The Scalr
+// agent's SCALR_AGENT_* names are aliases.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -34,7 +34,7 @@ function asRegistryServices(raw: string): Record<string, string> {
   return result.data;
 }
 
-/** A PEM file, or the PEM itself, or the PEM in base64 (as the seed accepts). */
+/** A PEM file, or the PEM itself, or the PEM in base64 (as the Scalr agent accepts). */
 function asCaBundle(raw: string): string {
   const text = raw.trim();
   const pem = text.startsWith('-----BEGIN') ? text
@@ -81,7 +81,7 @@ export const cacheSettings = {
   },
   caCert: {
     env: ['OUTPOST_AGENT_CA_CERT', 'SCALR_AGENT_CA_CERT'],
-    description: 'Extra CA certificates the agent trusts for provider mirrors and registries: a PEM file path, PEM text, or base64 of PEM. Added to the public CAs (unlike the seed, it need not repeat them).',
+    description: 'Extra CA certificates the agent trusts for provider mirrors and registries: a PEM file path, PEM text, or base64 of PEM. Added to the public CAs (unlike the Scalr agent, it need not repeat them).',
     parse: asCaBundle,
   },
   providerMirrorPort: {

@@ -1,6 +1,6 @@
 // The agent's memory guard settings (memory-guard.ts, docs/reliability.md
 // "Memory guard"), part of the agent's settings table (config.ts). The
-// seed's SCALR_AGENT_MEMORY_MONITOR_* names are aliases.
+// Scalr agent's SCALR_AGENT_MEMORY_MONITOR_* names are aliases.
 import { asBool, asDurationMs, asInt } from '../config/settings.ts';
 
 export const memorySettings = {

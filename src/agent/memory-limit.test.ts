@@ -59,14 +59,14 @@ test('the per-job limit: configured, else the docker container limit, else the c
   assert.equal(jobMemoryLimit(loadAgentConfig({ ...base, SCALR_AGENT_MEMORY_MONITOR_ENABLED: 'false', OUTPOST_AGENT_MEMORY_LIMIT_MB: '200' }), 'local', logger, none), undefined);
 });
 
-test('memory guard settings: defaults, the seed\'s names, and their ranges', () => {
+test('memory guard settings: defaults, the Scalr agent\'s names, and their ranges', () => {
   const config = loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x' });
   assert.deepEqual(
     [config.memoryMonitorEnabled, config.memoryMonitorSoftLimitPercent, config.memoryMonitorWarnPercent, config.memoryMonitorInterval, config.memoryLimitMb],
     [true, 80, 90, 2000, undefined],
   );
-  const seed = loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x', SCALR_AGENT_MEMORY_MONITOR_SOFT_LIMIT_PERCENT: '70', SCALR_AGENT_MEMORY_MONITOR_WARN_PERCENT: '95' });
-  assert.equal(seed.memoryMonitorSoftLimitPercent, 70);
-  assert.equal(seed.memoryMonitorWarnPercent, 95);
+  const scalr = loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x', SCALR_AGENT_MEMORY_MONITOR_SOFT_LIMIT_PERCENT: '70', SCALR_AGENT_MEMORY_MONITOR_WARN_PERCENT: '95' });
+  assert.equal(scalr.memoryMonitorSoftLimitPercent, 70);
+  assert.equal(scalr.memoryMonitorWarnPercent, 95);
   assert.throws(() => loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x', OUTPOST_AGENT_MEMORY_MONITOR_SOFT_LIMIT_PERCENT: '120' }));
 });

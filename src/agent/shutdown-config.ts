@@ -1,19 +1,19 @@
 // The agent's stop settings (what SIGTERM, SIGINT and SIGHUP do), part of
-// the agent's settings table (config.ts). The seed's SCALR_AGENT_* names and
-// its spellings `grace-shutdown` / `force-shutdown` are accepted so its
-// recipes (and the timeouts they derive from a pod's termination grace
-// period) work unchanged. shutdown.ts is where the modes are carried out.
+// the agent's settings table (config.ts). The Scalr agent's SCALR_AGENT_*
+// names and its spellings `grace-shutdown` / `force-shutdown` are accepted,
+// so its recipes (and the timeouts they derive from a pod's termination
+// grace period) work unchanged. shutdown.ts is where the modes are carried out.
 import { asBool, asDurationMs } from '../config/settings.ts';
 
 /** Each step escalates the previous one: drain → grace → force. */
 export const stopActions = ['drain', 'grace', 'force'] as const;
 export type StopAction = (typeof stopActions)[number];
 
-const seedSpellings: Readonly<Record<string, StopAction>> = { 'grace-shutdown': 'grace', 'force-shutdown': 'force' };
+const scalrSpellings: Readonly<Record<string, StopAction>> = { 'grace-shutdown': 'grace', 'force-shutdown': 'force' };
 
 function asStopAction(raw: string): StopAction {
   const value = raw.trim().toLowerCase();
-  const action = seedSpellings[value] ?? stopActions.find((known) => known === value);
+  const action = scalrSpellings[value] ?? stopActions.find((known) => known === value);
   if (action === undefined) throw new Error('expected drain, grace (or grace-shutdown), or force (or force-shutdown)');
   return action;
 }
@@ -29,7 +29,7 @@ export const shutdownSettings = {
   drainTimeout: {
     env: ['OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT', 'SCALR_AGENT_WORKER_DRAIN_TIMEOUT'],
     default: '1h',
-    description: 'In `drain`, how long running jobs may go on after the stop signal before they are interrupted as in `grace` (a bare number is seconds, as in the seed).',
+    description: 'In `drain`, how long running jobs may go on after the stop signal before they are interrupted as in `grace` (a bare number is seconds, as for the Scalr agent).',
     parse: asDurationMs,
   },
   graceShutdownTimeout: {

@@ -67,20 +67,20 @@ test('no escalation once no job is left', async (t) => {
   assert.deepEqual(agent.stops.map((stop) => stop.action), ['drain']);
 });
 
-test('stop settings: defaults, the seed\'s SCALR_* names and its grace-shutdown / force-shutdown spellings', () => {
+test('stop settings: defaults, the Scalr agent\'s SCALR_* names and its grace-shutdown / force-shutdown spellings', () => {
   const defaults = loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x' });
   assert.deepEqual(
     [defaults.onStopAction, defaults.drainTimeout, defaults.graceShutdownTimeout, defaults.disconnectOnStop],
     ['drain', 3_600_000, 60_000, true],
   );
-  const seed = loadAgentConfig({
+  const scalr = loadAgentConfig({
     SCALR_AGENT_TOKEN: 'x',
     SCALR_AGENT_WORKER_ON_STOP_ACTION: 'grace-shutdown',
     SCALR_AGENT_WORKER_DRAIN_TIMEOUT: '3600',
     SCALR_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '50',
     SCALR_AGENT_DISCONNECT_ON_STOP: 'false',
   });
-  assert.deepEqual([seed.onStopAction, seed.drainTimeout, seed.graceShutdownTimeout, seed.disconnectOnStop], ['grace', 3_600_000, 50_000, false]);
+  assert.deepEqual([scalr.onStopAction, scalr.drainTimeout, scalr.graceShutdownTimeout, scalr.disconnectOnStop], ['grace', 3_600_000, 50_000, false]);
   assert.equal(loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x', OUTPOST_AGENT_WORKER_ON_STOP_ACTION: 'Force-Shutdown' }).onStopAction, 'force');
   assert.throws(() => loadAgentConfig({ OUTPOST_AGENT_TOKEN: 'x', OUTPOST_AGENT_WORKER_ON_STOP_ACTION: 'pause' }), /expected drain, grace/);
 });

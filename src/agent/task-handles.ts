@@ -1,6 +1,6 @@
 // Persisted driver handles, one file per running job under the data dir, so
 // an agent that restarts finds the sandboxes its previous process left and
-// recovers or removes them (design.md §5: recover from a versioned handle).
+// recovers or removes them (the handle is versioned: TaskHandle in drivers/driver.ts).
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TaskHandle } from './drivers/driver.ts';

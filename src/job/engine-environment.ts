@@ -22,7 +22,7 @@ export interface EngineEnvironment {
   readonly overridden: readonly string[];
 }
 
-/** Prefixes of variables that carry Outpost (and seed-compatible) credentials. */
+/** Prefixes of variables that carry Outpost (and Scalr-compatible) credentials. */
 const withheldPrefixes = ['OUTPOST_', 'SCALR_'];
 /** The operation's own Node settings: a Node program the configuration runs must not share its compile cache. */
 const withheldNames = new Set(['NODE_COMPILE_CACHE']);

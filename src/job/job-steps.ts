@@ -1,6 +1,7 @@
-// The named steps of a plan job and of an apply job (design.md §5). Each step
-// is one line in the run log ("Outpost: <title>") followed by what it prints;
-// job-operation.ts runs them in order and checks for a cancel in between.
+// The named steps of a plan job and of an apply job (docs/architecture.md,
+// "The job operation"). Each step is one line in the run log ("Outpost:
+// <title>") followed by what it prints; job-operation.ts runs them in order
+// and checks for a cancel in between.
 import { rm } from 'node:fs/promises';
 import type { Env } from '../config/settings.ts';
 import type { JobResult, JobSpec } from '../protocol/agent-api.ts';

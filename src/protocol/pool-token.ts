@@ -1,4 +1,4 @@
-// Pool tokens carry the control plane's URL, as the seed's agent tokens do,
+// Pool tokens carry the control plane's URL, as Scalr's agent tokens do,
 // so `docker run -e SCALR_AGENT_TOKEN=… outpost/agent run` needs no URL:
 // `opp_<base64url of the URL>.<secret>`. The URL is not secret; the part
 // after the dot is, and the whole token is what the server stores hashed.

@@ -1,4 +1,4 @@
-// The agent itself in a container, started as the seed's Docker recipe does:
+// The agent itself in a container, started as the Scalr agent's Docker recipe does:
 // the Docker socket and the data dir mounted (the data dir at the same path
 // on the host and in the container), the token, URL and data dir given by
 // their SCALR_* names, `outpost/agent:latest run`. Its job containers are
@@ -52,7 +52,7 @@ const unavailable = dockerUnavailable([runnerImage, agentImage]);
 /** Marks the agent containers this file starts, for cleanup. */
 const testLabel = 'io.outpost.e2e-test';
 
-describe('the agent in a container, seed-style', { skip: unavailable ?? false }, () => {
+describe('the agent in a container, started as the Scalr agent\'s recipe does', { skip: unavailable ?? false }, () => {
   test('applies runs in runner containers; killed mid-apply and started again, it leaves no job container and the run errors agent_lost', async (t: TestContext) => {
     // Lost jobs are reported at once by the restarted agent; a short lease is the fallback.
     const { server } = await startContainerReachableServer(t, { OUTPOST_LEASE_TIMEOUT: '5s', OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s' });
@@ -70,7 +70,7 @@ describe('the agent in a container, seed-style', { skip: unavailable ?? false },
     removeContainersAfter(t, `${jobLabels.dataDir}=${dataDir}`);
     t.after(() => rm(dataDir, { recursive: true, force: true, maxRetries: 3 }));
 
-    // As in the seed: no URL; the pool token carries the server's public (bridge gateway) URL.
+    // As in the Scalr agent's recipe: no URL; the pool token carries the server's public (bridge gateway) URL.
     // No release site is reachable here: the agent uses the locally built OpenTofu, mounted read-only.
     const tofu = tofuBinary();
     await docker([

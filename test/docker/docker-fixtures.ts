@@ -27,7 +27,7 @@ export { runnerImage };
 
 const run = promisify(execFile);
 
-/** The agent image test 7 starts, seed-style. */
+/** The agent image the container tests start, as the Scalr agent's recipes do. */
 export const agentImage = process.env.OUTPOST_TEST_AGENT_IMAGE ?? 'outpost/agent:latest';
 
 /** Labels the docker driver puts on every job container (src/agent/drivers/docker/container-spec.ts). */
@@ -316,7 +316,7 @@ export interface ContainerReachableServer {
 
 /**
  * The real server (SQLite), listening on every interface so that containers
- * reach it through the bridge gateway, as in the seed's recipes; its process
+ * reach it through the bridge gateway, as in the Scalr agent's recipes; its process
  * is killed and its temp dir removed when the test ends. (startServer binds
  * 127.0.0.1 only.)
  */
@@ -329,7 +329,7 @@ export async function startContainerReachableServer(t: TestHooks, extraEnv: Read
   const url = `http://127.0.0.1:${port}`;
   const adminToken = generateAdminToken();
   // The public URL is the one containers use: pool tokens carry it, so the
-  // seed's command (token only, no URL) finds the server.
+  // Scalr agent's command (token only, no URL) finds the server.
   const env = serverEnvironment({
     dataDir,
     port,

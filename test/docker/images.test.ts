@@ -189,11 +189,11 @@ describe('Docker images (deploy/docker)', { skip }, () => {
     assert.equal(plain.OUTPOST_AGENT_DATA_DIR, '/var/lib/outpost-agent');
     assert.equal(plain.OUTPOST_AGENT_LOG_FORMAT, 'json');
 
-    // The seed's `docker run -v /var/lib/scalr-agent:/var/lib/scalr-agent …`.
+    // The Scalr agent's `docker run -v /var/lib/scalr-agent:/var/lib/scalr-agent …`.
     const hostDir = await mkdtemp(path.join(os.tmpdir(), 'outpost-images-test-'));
     try {
-      const seed = await envOf(['--volume', `${hostDir}:/var/lib/scalr-agent`]);
-      assert.equal(seed.OUTPOST_AGENT_DATA_DIR, '/var/lib/scalr-agent');
+      const scalrStyle = await envOf(['--volume', `${hostDir}:/var/lib/scalr-agent`]);
+      assert.equal(scalrStyle.OUTPOST_AGENT_DATA_DIR, '/var/lib/scalr-agent');
     } finally {
       await rm(hostDir, { recursive: true, force: true });
     }

@@ -1,4 +1,4 @@
-// The seed's VCS-agent command with our image: only the pool token, no Docker
+// The Scalr agent's VCS-agent command with our image: only the pool token, no Docker
 // socket, no data dir mount, no URL:
 //
 //   docker run -d -e SCALR_AGENT_TOKEN=<pool token> outpost/agent:latest run
@@ -37,7 +37,7 @@ function logLines(text: string): LogLine[] {
   });
 }
 
-describe('the token-only agent container (the seed\'s VCS agent)', { skip: unavailable ?? false }, () => {
+describe('the token-only agent container (the Scalr agent\'s VCS agent)', { skip: unavailable ?? false }, () => {
   test('starts with only SCALR_AGENT_TOKEN, chooses the local driver because no Docker daemon answers, and registers idle', async (t: TestContext) => {
     const { server, containerUrl } = await startContainerReachableServer(t);
     const pool = await createPool(server);
@@ -45,7 +45,7 @@ describe('the token-only agent container (the seed\'s VCS agent)', { skip: unava
     const unique = randomBytes(5).toString('hex');
     const name = `outpost-e2e-token-only-${unique}`;
     removeContainersAfter(t, `${testLabel}=${unique}`);
-    // The seed's command as written, with our image; --name and --label only
+    // The Scalr agent's command as written, with our image; --name and --label only
     // so the test can find and remove the container.
     await docker(['run', '-d', '--name', name, '--label', `${testLabel}=${unique}`, '-e', `SCALR_AGENT_TOKEN=${pool.token}`, agentImage, 'run']);
 

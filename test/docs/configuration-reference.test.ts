@@ -10,7 +10,7 @@ test('docs/configuration.md matches the settings tables (run npm run docs:config
   assert.equal(onDisk, configurationReference());
 });
 
-test('every seed variable name from the issue is accepted', () => {
+test('the SCALR_* names of the Scalr agent\'s installation guide are accepted', () => {
   const reference = configurationReference();
   for (const name of [
     'SCALR_URL', 'SCALR_AGENT_TOKEN', 'SCALR_AGENT_NAME', 'SCALR_AGENT_DATA_DIR', 'SCALR_AGENT_DRIVER',

@@ -1,4 +1,4 @@
-// One conformance suite for every driver (design.md §5): start, output,
+// One conformance suite for every driver (src/agent/drivers/driver.ts): start, output,
 // exit codes, the job directory and shared files, signals, stop with a
 // timeout, inspect, destroy, and what a restarted agent does with a sandbox
 // its previous process left (recover or destroy from the persisted handle).

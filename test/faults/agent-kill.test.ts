@@ -1,7 +1,7 @@
 // What the control plane does when an agent dies with a job in hand (a
 // SIGKILL: no report, no interrupt, heartbeats just stop), against the real
 // server, agents and OpenTofu, on SQLite and PostgreSQL (docs/reliability.md,
-// "Leases and agent loss"; design.md §3):
+// "Leases and agent loss"):
 //
 // - a plan whose agent was lost is queued again once its lease lapses and
 //   another agent completes it, with one plan result;

@@ -149,7 +149,7 @@ for (const backend of databaseBackends()) {
     assert.deepEqual(slow?.instances.map((instance) => (instance as { status?: string }).status), ['tainted'], JSON.stringify(saved));
   });
 
-  test(`grace with the seed's names (SCALR_AGENT_WORKER_ON_STOP_ACTION=grace-shutdown): interrupted, killed after the grace timeout; DISCONNECT_ON_STOP=false leaves it to go offline (${backend})`, async (t) => {
+  test(`grace with the Scalr agent's names (SCALR_AGENT_WORKER_ON_STOP_ACTION=grace-shutdown): interrupted, killed after the grace timeout; DISCONNECT_ON_STOP=false leaves it to go offline (${backend})`, async (t) => {
     const cluster = await setupCluster(t, backend, {
       serverEnv: { OUTPOST_LEASE_TIMEOUT: '5s', OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s' },
       agentEnv: { SCALR_AGENT_WORKER_ON_STOP_ACTION: 'grace-shutdown', SCALR_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT: '2', SCALR_AGENT_DISCONNECT_ON_STOP: 'false' },

@@ -1,4 +1,4 @@
-// Load (fault suite item 6; docs/reliability.md): 200 auto-applied runs
+// Load (docs/reliability.md): 200 auto-applied runs
 // across 20 workspaces and 5 agents with 4 slots each, against the real
 // server, agents and OpenTofu. Each run's configuration is one
 // terraform_data whose input is the run's number. Runs are submitted fast:

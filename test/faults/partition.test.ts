@@ -1,7 +1,7 @@
 // What happens when an agent is cut off from the server for longer than its
-// lease and then comes back (fault suite item 4; design.md §3 "fencing";
-// docs/reliability.md), against the real server, agents and OpenTofu, on
-// SQLite and PostgreSQL. The agent reaches the server only through a TCP
+// lease and then comes back (fencing: docs/reliability.md, "Leases and agent
+// loss"), against the real server, agents and OpenTofu, on SQLite and
+// PostgreSQL. The agent reaches the server only through a TCP
 // proxy the test controls (test/support/tcp-proxy.ts); its engine does too,
 // since jobs are given the agent's server URL. The cut blackholes: requests
 // sent during it are held and delivered when the link is restored, so the

@@ -10,14 +10,14 @@
 # is set.
 set -eu
 
-# Logs: JSON lines, for log collectors (what the seed's charts use).
+# Logs: JSON lines, for log collectors (what the Scalr agent's Helm charts use).
 if [ -z "${OUTPOST_AGENT_LOG_FORMAT:-}${SCALR_AGENT_LOG_FORMAT:-}" ]; then
   export OUTPOST_AGENT_LOG_FORMAT=json
 fi
 
 # Data dir: job containers are started by the host's Docker, which resolves
 # bind-mount sources on the host, so the data dir must sit at the same path on
-# the host and in this container. The seed's command mounts
+# the host and in this container. The Scalr agent's installation guide mounts
 # /var/lib/scalr-agent; ours mount /var/lib/outpost-agent. Use whichever is
 # mounted, so both commands work unchanged.
 if [ -z "${OUTPOST_AGENT_DATA_DIR:-}${SCALR_AGENT_DATA_DIR:-}" ]; then

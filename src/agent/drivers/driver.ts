@@ -1,4 +1,4 @@
-// The driver interface (design.md §5), modeled on Nomad's task drivers: a
+// The driver interface (docs/drivers.md), modeled on Nomad's task drivers: a
 // driver decides *where* a job's command runs and knows nothing about
 // Terraform. Every driver passes the same conformance suite.
 import type { Readable } from 'node:stream';

@@ -20,7 +20,7 @@ export class DriverUnavailableError extends Error {
   }
 }
 
-/** Data dirs the seed's and our recipes mount at the same path on host and in the agent container. */
+/** Data dirs the Scalr agent's recipes and ours mount at the same path on host and in the agent container. */
 const conventionalDataDirs = ['/var/lib/outpost-agent', '/var/lib/scalr-agent'];
 
 export async function dockerClient(dockerHost: string): Promise<Docker> {
@@ -74,7 +74,7 @@ export async function selectDriver(config: AgentConfig, logger: Logger): Promise
 /**
  * The data dir job containers can mount. In a container it must come from
  * the host; when the configured one does not, a conventional one that does is
- * used (so the seed's `-v /var/lib/scalr-agent:/var/lib/scalr-agent` works).
+ * used (so the Scalr agent's `-v /var/lib/scalr-agent:/var/lib/scalr-agent` works).
  */
 function mountedDataDir(placement: Placement, configured: string): string {
   if (hostPathOf(placement, configured) !== undefined) return configured;

@@ -1,6 +1,7 @@
 // The agent side of the job lifecycle: claim, start, result, finish, and the
 // sweeper for leases nobody renews. Job: queued → leased → running →
-// succeeded | failed | canceled | lost (design.md §3).
+// succeeded | failed | canceled | lost (docs/architecture.md, "The life of a
+// run"; docs/reliability.md for lost agents).
 import type { Kysely, Selectable } from 'kysely';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { JobAssignment, JobFinishRequest, JobResult } from '../../protocol/agent-api.ts';

@@ -1,4 +1,4 @@
-// The run state machine (design.md §3), in one place:
+// The run state machine (docs/architecture.md), in one place:
 //
 //   pending ─▶ plan_queued ─▶ planning ─▶ planned ─▶ apply_queued ─▶ applying ─▶ applied
 //                                  │          │                          │

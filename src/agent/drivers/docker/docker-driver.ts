@@ -67,7 +67,7 @@ export class DockerDriver implements Driver {
     const shared = await Promise.all(spec.shared.map((file) => this.#shared.mount(file)));
     await this.#ensureImage(this.#settings.image);
     // The daemon refuses a CPU limit above its host's CPUs: the default (8
-    // cores, as the seed's agent) means "no tighter than the host".
+    // cores, as the Scalr agent's) means "no tighter than the host".
     this.#hostCpus ??= this.#docker.info().then((info: { NCPU?: number }) => info.NCPU ?? Infinity, () => Infinity);
     const cpuCores = Math.min(this.#settings.cpuCores, await this.#hostCpus);
     const options = containerOptions(spec, workdirHost, shared, { ...this.#settings, cpuCores });

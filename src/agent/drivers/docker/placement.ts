@@ -2,8 +2,8 @@
 // containers are created by the daemon, so every path they mount must be a
 // path on the daemon's host. On the host the agent's paths are host paths;
 // inside a container they are translated through the agent container's own
-// bind mounts (the seed mounts the data dir at the same path on both sides,
-// but any bind mount works).
+// bind mounts (the Scalr agent's installation guide mounts the data dir at
+// the same path on both sides, but any bind mount works).
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type Docker from 'dockerode';
