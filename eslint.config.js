@@ -25,6 +25,23 @@ export default tseslint.config(
     },
   },
   {
+    // SQL lives in the server's repositories (docs/architecture.md, "Layering").
+    // dependency-cruiser keeps Kysely's query builders from being imported
+    // elsewhere; this catches the other way in, a query built on a Kysely
+    // instance (a transaction, the context's database) handed to a service.
+    files: ['src/server/**/*.ts'],
+    ignores: ['src/server/*/repo.ts', 'src/server/db/**', 'src/server/**/*.test.ts', 'src/server/**/*.test-support.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'CallExpression > MemberExpression.callee > Identifier.property[name=/^(selectFrom|selectNoFrom|insertInto|replaceInto|updateTable|deleteFrom|mergeInto)$/]',
+          message: 'Queries are written in the domain\'s repo.ts; call a repository function instead.',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly', __dirname: 'readonly' } },
   },

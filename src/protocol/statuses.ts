@@ -42,6 +42,13 @@ export type JobStatus = (typeof jobStatuses)[number];
 
 export const finalJobStatuses: readonly JobStatus[] = ['succeeded', 'failed', 'canceled', 'lost'];
 
+/** Statuses in which a job is its agent's: claimed (`leased`) or started (`running`), under a lease. */
+export const activeJobStatuses: readonly JobStatus[] = ['leased', 'running'];
+
+export function isActiveJobStatus(status: JobStatus): boolean {
+  return activeJobStatuses.includes(status);
+}
+
 export const agentStatuses = ['idle', 'busy', 'draining', 'offline', 'errored'] as const;
 export type AgentStatus = (typeof agentStatuses)[number];
 

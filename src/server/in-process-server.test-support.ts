@@ -92,8 +92,8 @@ function expect(response: Response, status: number, what: string): Response {
   return response;
 }
 
-/** A pool, a workspace in it and a registered fake agent's session token. */
-export async function setupWorkspace(server: InProcessServer, options: { autoApply?: boolean } = {}): Promise<{ workspaceId: string; session: string }> {
+/** A pool, a workspace in it, the pool's token and a registered fake agent's session token. */
+export async function setupWorkspace(server: InProcessServer, options: { autoApply?: boolean } = {}): Promise<{ workspaceId: string; session: string; poolToken: string }> {
   const suffix = randomBytes(4).toString('hex');
   const pool = expect(await server.request('POST', '/api/v2/organizations/default/agent-pools', { json: { data: { type: 'agent-pools', attributes: { name: `p-${suffix}` } } } }), 201, 'pool').json.data;
   const poolToken = expect(
@@ -108,12 +108,14 @@ export async function setupWorkspace(server: InProcessServer, options: { autoApp
     201,
     'workspace',
   ).json.data;
-  const registered = expect(
-    await server.request('POST', agentPaths.register, { token: poolToken, json: { name: `a-${suffix}`, version: '0.1.0', driver: 'local', concurrency: 4 } }),
-    201,
-    'register',
-  ).json;
-  return { workspaceId: workspace.id, session: registered.session_token };
+  return { workspaceId: workspace.id, session: await registerAgent(server, poolToken), poolToken };
+}
+
+/** Registers another fake agent with a pool token; returns its session token. */
+export async function registerAgent(server: InProcessServer, poolToken: string): Promise<string> {
+  const name = `a-${randomBytes(4).toString('hex')}`;
+  return expect(await server.request('POST', agentPaths.register, { token: poolToken, json: { name, version: '0.1.0', driver: 'local', concurrency: 4 } }), 201, 'register').json
+    .session_token;
 }
 
 /** Queues a run on an (empty) uploaded configuration; returns the run id. */

@@ -3,7 +3,7 @@
 // the API, and sweeps expired leases until SIGTERM/SIGINT.
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config/settings.ts';
+import { loadOrReport } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { buildApp } from './app.ts';
 import { FilesystemBlobStore } from './blobs/blob-store.ts';
@@ -90,16 +90,8 @@ export function printAdminToken(token: string, out: NodeJS.WritableStream = proc
 }
 
 export async function runServerCommand(): Promise<number> {
-  let config: ServerConfig;
-  try {
-    config = loadServerConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`outpost server: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadOrReport('outpost server', () => loadServerConfig());
+  if (config === undefined) return 2;
   const logger = createLogger({ format: config.logFormat, level: config.logLevel, name: 'outpost-server' });
   let server: RunningServer;
   try {

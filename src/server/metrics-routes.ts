@@ -7,9 +7,9 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { agentStatuses, jobStatuses } from '../protocol/statuses.ts';
-import { countAgentsByPoolAndStatus } from './agents/repo.ts';
+import { countAgentsByPoolAndStatus } from './agents/service.ts';
 import type { ServerContext } from './context.ts';
-import { countJobsByStatus, countQueuedJobsByPool } from './jobs/repo.ts';
+import { countJobsByStatus, countQueuedJobsByPool } from './jobs/service.ts';
 
 /** Requests no route matched (404s, undecodable paths) share one label, so probing URLs cannot add series. */
 export const unmatchedRoute = 'unmatched';
@@ -28,7 +28,7 @@ export function createServerRegistry(ctx: ServerContext): { registry: Registry; 
     registers: [registry],
     async collect() {
       const counts = new Map(jobStatuses.map((status) => [status, 0]));
-      for (const row of await countJobsByStatus(ctx.db)) counts.set(row.status, row.count);
+      for (const row of await countJobsByStatus(ctx)) counts.set(row.status, row.count);
       for (const [state, count] of counts) this.set({ state }, count);
     },
   });
@@ -41,7 +41,7 @@ export function createServerRegistry(ctx: ServerContext): { registry: Registry; 
     async collect() {
       // A pool deleted since the last scrape must not linger with its old value.
       this.reset();
-      for (const row of await countQueuedJobsByPool(ctx.db)) this.set({ pool: row.poolId }, row.count);
+      for (const row of await countQueuedJobsByPool(ctx)) this.set({ pool: row.poolId }, row.count);
     },
   });
 
@@ -52,7 +52,7 @@ export function createServerRegistry(ctx: ServerContext): { registry: Registry; 
     registers: [registry],
     async collect() {
       this.reset();
-      const rows = await countAgentsByPoolAndStatus(ctx.db);
+      const rows = await countAgentsByPoolAndStatus(ctx);
       for (const pool of new Set(rows.map((row) => row.poolId))) {
         for (const status of agentStatuses) this.set({ pool, status }, 0);
       }

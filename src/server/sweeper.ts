@@ -1,8 +1,8 @@
 // Periodic housekeeping: silent agents become offline, and jobs whose lease
 // nobody renewed are re-queued or failed (jobs/service.ts says which).
-import { sql } from 'kysely';
 import type { ServerContext } from './context.ts';
-import { markSilentAgentsOffline } from './agents/repo.ts';
+import { markSilentAgentsOffline } from './agents/service.ts';
+import { pingDatabase } from './db/database.ts';
 import { sweepExpiredLeases } from './jobs/service.ts';
 
 export function startSweeper(ctx: ServerContext): () => void {
@@ -17,10 +17,10 @@ export function startSweeper(ctx: ServerContext): () => void {
     running = true;
     try {
       if (ctx.now() - reachableSince < ctx.config.leaseTimeout) {
-        await sql`select 1`.execute(ctx.db);
+        await pingDatabase(ctx.db);
         return;
       }
-      const offline = await markSilentAgentsOffline(ctx.db, ctx.now() - ctx.config.leaseTimeout);
+      const offline = await markSilentAgentsOffline(ctx);
       if (offline > 0) ctx.logger.warn({ count: offline }, 'agents went offline');
       await sweepExpiredLeases(ctx);
     } catch (error) {

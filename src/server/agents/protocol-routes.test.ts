@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { agentPaths } from '../../protocol/agent-api.ts';
-import { queueRun, setupWorkspace, startInProcessServer, type InProcessServer } from '../in-process-server.test-support.ts';
+import { queueRun, registerAgent, setupWorkspace, startInProcessServer, type InProcessServer } from '../in-process-server.test-support.ts';
 import { findAgentBySession } from './repo.ts';
-import { lastSeenPrecisionMs } from './protocol-routes.ts';
+import { lastSeenPrecisionMs } from './service.ts';
 import { hashToken } from '../ids.ts';
 
 describe('agent protocol', () => {
@@ -17,10 +17,12 @@ describe('agent protocol', () => {
   const heartbeat = (session: string, status: 'idle' | 'busy') => server.request('POST', agentPaths.heartbeat, { token: session, json: { status, running: [] } });
 
   it('a burst of polls claims each queued job exactly once and answers every poll', async () => {
-    const { workspaceId, session } = await setupWorkspace(server);
+    const { workspaceId, poolToken } = await setupWorkspace(server);
     const runs = await Promise.all([0, 1, 2, 3, 4].map(() => queueRun(server, workspaceId, { 'plan-only': true })));
+    // Twenty agents of the pool, each with its one poll open.
+    const sessions = await Promise.all(Array.from({ length: 20 }, () => registerAgent(server, poolToken)));
     const polls = await Promise.all(
-      Array.from({ length: 20 }, () => server.request('POST', agentPaths.poll, { token: session, json: { free_slots: 1, running: [], wait_ms: 200 } })),
+      sessions.map((session) => server.request('POST', agentPaths.poll, { token: session, json: { free_slots: 1, running: [], wait_ms: 200 } })),
     );
     assert.deepEqual(new Set(polls.map((poll) => poll.status)), new Set([200]));
     const claimed = polls.flatMap((poll) => poll.json.jobs as { run_id: string }[]).map((job) => job.run_id);

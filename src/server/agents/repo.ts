@@ -1,5 +1,6 @@
 // SQL for agents.
 import type { Kysely, Selectable, Updateable } from 'kysely';
+import { activeJobStatuses } from '../../protocol/statuses.ts';
 import type { AgentsTable, Database } from '../db/schema.ts';
 
 export type AgentRow = Selectable<AgentsTable>;
@@ -34,13 +35,13 @@ export async function findAgent(db: Kysely<Database>, id: string): Promise<Agent
   return db.selectFrom('agents').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-/** Agents of a pool, newest first; deregistered ones are history and omitted. */
 /** Agents still registered with a pool token (to tell them at once when it is revoked). */
 export async function registeredAgentIdsOfToken(db: Kysely<Database>, poolTokenId: string): Promise<string[]> {
   const rows = await db.selectFrom('agents').select('id').where('pool_token_id', '=', poolTokenId).where('deregistered_at', 'is', null).execute();
   return rows.map((row) => row.id);
 }
 
+/** Agents of a pool, newest first, with how many jobs each holds; deregistered ones are history and omitted. */
 export async function listAgents(db: Kysely<Database>, poolId: string): Promise<(AgentRow & { running_jobs: number })[]> {
   const rows = await db
     .selectFrom('agents')
@@ -50,7 +51,7 @@ export async function listAgents(db: Kysely<Database>, poolId: string): Promise<
         .selectFrom('jobs')
         .select((inner) => inner.fn.countAll<number>().as('n'))
         .whereRef('jobs.agent_id', '=', 'agents.id')
-        .where('jobs.status', 'in', ['leased', 'running'])
+        .where('jobs.status', 'in', [...activeJobStatuses])
         .as('running_jobs'),
     )
     .where('pool_id', '=', poolId)

@@ -1,28 +1,25 @@
 // Configuration versions: create, then PUT the .tar.gz to its upload-url.
-// The server checks size and gzip framing; the job operation inspects every
-// entry when it extracts (it must, since VCS archives will not pass here).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { OutpostError } from '../../protocol/errors.ts';
-import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
 import { authenticateApi } from '../http/auth.ts';
-import { iso, parseBody, relation, type ResourceObject } from '../http/json-api.ts';
-import { newId } from '../ids.ts';
-import { findWorkspace } from '../workspaces/repo.ts';
-import { requireWorkspace } from '../workspaces/routes.ts';
-import * as repo from './repo.ts';
+import { configurationVersionInput } from '../../protocol/api-inputs.ts';
+import type { ConfigurationVersion } from '../../protocol/api-resources.ts';
+import { iso, parseBody, relation } from '../http/json-api.ts';
+import { requireWorkspace } from '../workspaces/service.ts';
+import type { ConfigurationVersionRow } from './repo.ts';
+import { createConfigurationVersion, requireConfigurationVersion, uploadConfiguration } from './service.ts';
 
 const createVersion = z.object({
   data: z
     .object({
       type: z.literal('configuration-versions'),
-      attributes: z.object({ 'auto-queue-runs': z.boolean().optional(), speculative: z.boolean().optional() }).default({}),
+      attributes: configurationVersionInput.default({}),
     })
     .default({ type: 'configuration-versions', attributes: {} }),
 });
 
-function present(ctx: ServerContext, row: repo.ConfigurationVersionRow): ResourceObject {
+function present(ctx: ServerContext, row: ConfigurationVersionRow): ConfigurationVersion {
   return {
     id: row.id,
     type: 'configuration-versions',
@@ -44,19 +41,12 @@ export function configurationVersionRoutes(app: FastifyInstance, ctx: ServerCont
     const principal = await authenticateApi(ctx, request);
     const workspace = await requireWorkspace(ctx, principal, request.params.id);
     parseBody(createVersion, request.body ?? {});
-    const row = { id: newId('cv'), workspace_id: workspace.id, status: 'pending', size: null, created_at: ctx.now(), uploaded_at: null } as const;
-    await repo.insertConfigurationVersion(ctx.db, row);
-    return reply.status(201).send({ data: present(ctx, row) });
+    return reply.status(201).send({ data: present(ctx, await createConfigurationVersion(ctx, workspace)) });
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/configuration-versions/:id', async (request) => {
     const principal = await authenticateApi(ctx, request);
-    const row = await repo.findConfigurationVersion(ctx.db, request.params.id);
-    const workspace = row ? await findWorkspace(ctx.db, row.workspace_id) : undefined;
-    if (!row || workspace?.organization_id !== principal.organizationId) {
-      throw new OutpostError('not_found', `configuration version ${request.params.id} not found`);
-    }
-    return { data: present(ctx, row) };
+    return { data: present(ctx, await requireConfigurationVersion(ctx, principal, request.params.id)) };
   });
 
   app.put<{ Params: { id: string } }>(
@@ -64,21 +54,9 @@ export function configurationVersionRoutes(app: FastifyInstance, ctx: ServerCont
     { bodyLimit: ctx.config.maxUploadMb * 1024 * 1024 },
     async (request, reply) => {
       const principal = await authenticateApi(ctx, request);
-      const row = await repo.findConfigurationVersion(ctx.db, request.params.id);
-      const workspace = row ? await findWorkspace(ctx.db, row.workspace_id) : undefined;
-      if (!row || workspace?.organization_id !== principal.organizationId) {
-        throw new OutpostError('not_found', `configuration version ${request.params.id} not found`);
-      }
-      if (row.status !== 'pending') throw new OutpostError('conflict', `configuration version ${row.id} was already uploaded`);
-      const body = request.body;
-      if (!Buffer.isBuffer(body) || body.length === 0) {
-        throw new OutpostError('invalid_request', 'send the .tar.gz archive as the request body (Content-Type: application/octet-stream)');
-      }
-      if (body[0] !== 0x1f || body[1] !== 0x8b) {
-        throw new OutpostError('archive_invalid', 'the upload is not a gzip-compressed tar archive');
-      }
-      await ctx.blobs.put(blobKeys.configuration(row.id), body);
-      await repo.updateConfigurationVersion(ctx.db, row.id, { status: 'uploaded', size: body.length, uploaded_at: ctx.now() });
+      // Anything but bytes (a JSON body, say) is no archive.
+      const archive = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      await uploadConfiguration(ctx, principal, request.params.id, archive);
       return reply.status(200).send();
     },
   );

@@ -1,6 +1,20 @@
 // Row types of every table, as Kysely sees them. Times are epoch milliseconds
 // and flags are 0/1 integers so that one repository code serves SQLite and
 // PostgreSQL without per-dialect conversions.
+//
+// The schema is written twice: here, for the type checker, and in the
+// migrations (migrations/), which create the tables. `schemaColumns` below
+// ties the two together. It lists every column of every table with its SQL
+// type and whether it may be NULL, and `satisfies SchemaColumns` makes the
+// type checker hold it to the interfaces exactly: a column missing from it,
+// one it has that an interface lacks, or a nullability or type family
+// (text, number, bytes) that differs from the interface's fails
+// `npm run typecheck`. schema.test.ts then creates a fresh database through
+// the migrations, on SQLite and on PostgreSQL, and compares every table,
+// column, SQL type and nullability with `schemaColumns`: a migration that
+// adds, drops or changes a column the interfaces do not (or the reverse)
+// fails that test. Types vanish at run time; this list is the part of them
+// that a test can read.
 import type { AgentStatus, Engine, JobKind, JobStatus, RunStatus } from '../../protocol/statuses.ts';
 
 export type Flag = 0 | 1;
@@ -177,3 +191,139 @@ export interface Database {
   state_versions: StateVersionsTable;
   state_locks: StateLocksTable;
 }
+
+/** How a column is declared in the migrations: its SQL type, with ` null` when it may be NULL. */
+type SqlType = 'text' | 'integer' | 'bigint' | 'binary';
+type SqlTypeOf<V> = [V] extends [Uint8Array] ? 'binary' : [V] extends [number] ? 'integer' | 'bigint' : [V] extends [string] ? 'text' : never;
+type ColumnDeclaration<V> = null extends V ? `${SqlTypeOf<NonNullable<V>>} null` : SqlTypeOf<V>;
+
+/** Every table of `Database`, every column of each, declared as its TypeScript type allows. */
+export type SchemaColumns = {
+  readonly [T in keyof Database]: { readonly [C in keyof Database[T]]-?: ColumnDeclaration<Database[T][C]> };
+};
+
+/** Parses a declaration of `schemaColumns`. */
+export function parseColumnDeclaration(declaration: string): { type: SqlType; nullable: boolean } {
+  const [type, nullable] = declaration.split(' ') as [SqlType, 'null' | undefined];
+  return { type, nullable: nullable === 'null' };
+}
+
+/**
+ * The columns the migrations create, held to the interfaces above by the
+ * type checker; `binary` is SQLite's blob and PostgreSQL's bytea.
+ */
+export const schemaColumns = {
+  organizations: { id: 'text', name: 'text', created_at: 'bigint' },
+  api_tokens: {
+    id: 'text',
+    organization_id: 'text',
+    description: 'text',
+    token_hash: 'text',
+    created_at: 'bigint',
+    last_used_at: 'bigint null',
+    revoked_at: 'bigint null',
+  },
+  agent_pools: { id: 'text', organization_id: 'text', name: 'text', created_at: 'bigint' },
+  pool_tokens: {
+    id: 'text',
+    pool_id: 'text',
+    description: 'text',
+    token_hash: 'text',
+    created_at: 'bigint',
+    last_used_at: 'bigint null',
+    revoked_at: 'bigint null',
+  },
+  agents: {
+    id: 'text',
+    pool_id: 'text',
+    pool_token_id: 'text',
+    name: 'text',
+    version: 'text',
+    driver: 'text',
+    concurrency: 'integer',
+    single: 'integer',
+    status: 'text',
+    session_token_hash: 'text',
+    registered_at: 'bigint',
+    last_seen_at: 'bigint',
+    deregistered_at: 'bigint null',
+  },
+  workspaces: {
+    id: 'text',
+    organization_id: 'text',
+    name: 'text',
+    engine: 'text',
+    engine_version: 'text',
+    working_directory: 'text',
+    pool_id: 'text null',
+    auto_apply: 'integer',
+    current_run_id: 'text null',
+    created_at: 'bigint',
+    updated_at: 'bigint',
+  },
+  variables: {
+    id: 'text',
+    workspace_id: 'text',
+    key: 'text',
+    value: 'text',
+    category: 'text',
+    hcl: 'integer',
+    sensitive: 'integer',
+    description: 'text',
+    created_at: 'bigint',
+    updated_at: 'bigint',
+  },
+  configuration_versions: { id: 'text', workspace_id: 'text', status: 'text', size: 'bigint null', created_at: 'bigint', uploaded_at: 'bigint null' },
+  runs: {
+    id: 'text',
+    workspace_id: 'text',
+    configuration_version_id: 'text',
+    status: 'text',
+    message: 'text',
+    is_destroy: 'integer',
+    plan_only: 'integer',
+    auto_apply: 'integer',
+    has_changes: 'integer null',
+    resource_additions: 'integer null',
+    resource_changes: 'integer null',
+    resource_destructions: 'integer null',
+    error_code: 'text null',
+    error_message: 'text null',
+    status_timestamps: 'text',
+    created_at: 'bigint',
+    updated_at: 'bigint',
+  },
+  jobs: {
+    id: 'text',
+    run_id: 'text',
+    pool_id: 'text',
+    kind: 'text',
+    status: 'text',
+    attempt: 'integer',
+    agent_id: 'text null',
+    lease_id: 'text null',
+    lease_expires_at: 'bigint null',
+    job_token_hash: 'text null',
+    signal: 'text null',
+    signal_delivered: 'integer',
+    result: 'text null',
+    error_code: 'text null',
+    error_message: 'text null',
+    created_at: 'bigint',
+    leased_at: 'bigint null',
+    finished_at: 'bigint null',
+  },
+  log_chunks: { run_id: 'text', phase: 'text', offset: 'bigint', data: 'binary' },
+  state_versions: {
+    id: 'text',
+    workspace_id: 'text',
+    run_id: 'text null',
+    serial: 'bigint',
+    lineage: 'text',
+    size: 'bigint',
+    sha256: 'text',
+    outputs: 'text',
+    created_at: 'bigint',
+  },
+  state_locks: { workspace_id: 'text', lock_id: 'text', info: 'text', job_id: 'text null', created_at: 'bigint' },
+} as const satisfies SchemaColumns;

@@ -1,26 +1,19 @@
 // JSON:API documents in the TFE API v2 style: dasherized attribute names,
-// `data` with `id`, `type`, `attributes`, `relationships`.
+// `data` with `id`, `type`, `attributes`, `relationships`. The resources'
+// shapes are the protocol's (src/protocol/api-resources.ts); presenters
+// return those types, so a field the schema lacks does not compile.
 import type { z } from 'zod';
 import { OutpostError } from '../../protocol/errors.ts';
-
-export interface ResourceObject {
-  id: string;
-  type: string;
-  attributes: Record<string, unknown>;
-  relationships?: Record<string, { data: { id: string; type: string } | null }>;
-  links?: Record<string, string>;
-}
 
 export function relation(type: string, id: string | null | undefined): { data: { id: string; type: string } | null } {
   return { data: id ? { id, type } : null };
 }
 
+/** A time (ms since the epoch) as the API shows it, ISO 8601; null stays null. */
+export function iso(ms: number): string;
+export function iso(ms: number | null | undefined): string | null;
 export function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();
-}
-
-export function document(data: ResourceObject | ResourceObject[]): { data: ResourceObject | ResourceObject[] } {
-  return { data };
 }
 
 /** Validates a request body against a schema; failures become 422 validation_failed. */

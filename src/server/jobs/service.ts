@@ -1,53 +1,96 @@
-// The agent side of the job lifecycle: claim, start, result, finish, and the
-// sweeper for leases nobody renews. Job: queued → leased → running →
-// succeeded | failed | canceled | lost (docs/architecture.md, "The life of a
-// run"; docs/reliability.md for lost agents).
-import type { Kysely, Selectable } from 'kysely';
+// The agent side of the job lifecycle: claim, start, result, finish, leases
+// and signals, and what happens to a job its agent let go of. Job: queued →
+// leased → running → succeeded | failed | canceled | lost
+// (docs/architecture.md, "The life of a run"; docs/reliability.md for lost
+// agents).
+import type { Kysely } from 'kysely';
 import { OutpostError } from '../../protocol/errors.ts';
-import type { JobAssignment, JobFinishRequest, JobResult } from '../../protocol/agent-api.ts';
+import type { JobAssignment, JobFinishRequest, JobResult, JobSignal, JobSpec, RunningJob } from '../../protocol/agent-api.ts';
+import { activeJobStatuses, finalJobStatuses, isActiveJobStatus, type JobStatus } from '../../protocol/statuses.ts';
+import type { AgentRow } from '../agents/repo.ts';
+import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
-import type { AgentsTable, Database } from '../db/schema.ts';
+import type { Database } from '../db/schema.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
-import { poolWakeLimit } from '../notifier.ts';
-import { findRun, transitionRun } from '../runs/repo.ts';
-import { runningStatusOf } from '../runs/lifecycle.ts';
+import { findRun, transitionRun, type RunRow } from '../runs/repo.ts';
+import { queuedStatusOf, runningStatusOf } from '../runs/lifecycle.ts';
 import { onJobEnded } from '../runs/service.ts';
+import { deleteLocksOfJob } from '../state/repo.ts';
 import { inTransaction, type Effects } from '../transaction.ts';
+import { variablesForJob } from '../variables/service.ts';
+import { findWorkspace, type WorkspaceRow } from '../workspaces/repo.ts';
 import * as repo from './repo.ts';
 
-/** Claims up to `slots` queued jobs of the agent's pool. */
-export async function claimJobs(ctx: ServerContext, agent: Selectable<AgentsTable>, slots: number): Promise<JobAssignment[]> {
-  const assignments: JobAssignment[] = [];
-  for (let i = 0; i < slots; i++) {
-    const token = newToken('job');
-    const now = ctx.now();
-    const job = await repo.claimNextJob(ctx.db, ctx.dialect, agent.pool_id, {
-      agentId: agent.id,
-      leaseId: newId('lease'),
-      expiresAt: now + ctx.config.leaseTimeout,
-      tokenHash: hashToken(token),
-      now,
-    });
-    if (!job) break;
-    const context = await repo.assignmentContext(ctx.db, job.run_id, job.kind);
-    if (!context) continue;
-    assignments.push({
-      job_id: job.id,
-      lease_id: job.lease_id!,
-      run_id: job.run_id,
-      kind: job.kind,
-      job_token: token,
-      engine: { name: context.engine, version: context.engine_version },
-      log_offset: context.log_size,
-    });
+/** Claims up to `slots` queued jobs of the agent's pool, oldest first, in one statement. */
+export async function claimJobs(ctx: ServerContext, agent: AgentRow, slots: number): Promise<JobAssignment[]> {
+  if (slots <= 0) return [];
+  // A lease and a job token for each slot; the claim uses as many as it finds jobs.
+  const offered = Array.from({ length: slots }, () => ({ leaseId: newId('lease'), token: newToken('job') }));
+  const tokenOf = new Map(offered.map((lease) => [lease.leaseId, lease.token]));
+  const now = ctx.now();
+  const claimed = await repo.claimQueuedJobs(ctx.db, ctx.dialect, agent.pool_id, {
+    agentId: agent.id,
+    expiresAt: now + ctx.config.leaseTimeout,
+    now,
+    leases: offered.map((lease) => ({ leaseId: lease.leaseId, tokenHash: hashToken(lease.token) })),
+  });
+  // In queue order, as the agent has always received them.
+  claimed.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return claimed.map((job) => ({
+    job_id: job.id,
+    lease_id: job.lease_id!,
+    run_id: job.run_id,
+    kind: job.kind,
+    job_token: tokenOf.get(job.lease_id!)!,
+    engine: { name: job.engine, version: job.engine_version },
+    log_offset: job.log_size,
+  }));
+}
+
+/** Puts back jobs claimed for a poll whose caller hung up before the answer: they ran nothing. */
+export async function returnClaims(ctx: ServerContext, assignments: readonly JobAssignment[]): Promise<void> {
+  for (const assignment of assignments) {
+    const job = await repo.findJob(ctx.db, assignment.job_id);
+    if (job?.lease_id === assignment.lease_id) await giveBack(ctx, job, 'the polling agent went away');
   }
-  return assignments;
+}
+
+/**
+ * Jobs leased to this agent before its poll began that the poll does not
+ * list as its own were never received: the answer that carried them was
+ * lost on the way (a connection cut after the claim), or the agent gave
+ * them up before starting them. Each is queued again at once, plan or
+ * apply alike (a job that never started changed nothing), instead of
+ * waiting for its lease to lapse. Only a poll may say so: an agent opens
+ * its next poll after it has taken in the previous answer, so that poll
+ * lists every job it received, while a heartbeat travels beside the poll
+ * and may have left before an answer arrived (docs/protocol.md, "Claiming
+ * work"). An agent that deregisters gives back all it never started: its
+ * session is dead, so it can start nothing more.
+ */
+export async function handBackUnreceived(
+  ctx: ServerContext,
+  agentId: string,
+  held: readonly RunningJob[],
+  claimedBefore: number,
+  cause = 'its agent never received it',
+): Promise<void> {
+  for (const job of await repo.leasedJobsNotHeld(ctx.db, agentId, held, claimedBefore)) await giveBack(ctx, job, cause);
+}
+
+/** Queues an unstarted job again (or ends it canceled when a cancel is pending); a job that started in the meantime is left alone. */
+async function giveBack(ctx: ServerContext, job: repo.JobRow, cause: string): Promise<void> {
+  try {
+    await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, { cause, unreceived: true }));
+  } catch (error) {
+    ctx.logger.error({ err: error, job: job.id, run: job.run_id }, 'could not return a claim to the queue; its lease will lapse');
+  }
 }
 
 async function requireLease(db: Kysely<Database>, agentId: string, jobId: string, leaseId: string): Promise<repo.JobRow> {
   const job = await repo.findJob(db, jobId);
   if (!job || job.agent_id !== agentId) throw new OutpostError('not_found', `job ${jobId} not found`);
-  if (job.lease_id !== leaseId || !['leased', 'running'].includes(job.status)) {
+  if (job.lease_id !== leaseId || !isActiveJobStatus(job.status)) {
     throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
   }
   return job;
@@ -61,15 +104,82 @@ export async function startJob(ctx: ServerContext, agentId: string, jobId: strin
     await repo.updateLeasedJob(trx, job.id, leaseId, { status: 'running' });
     const run = await findRun(trx, job.run_id);
     if (run) {
-      const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
-      await transitionRun(trx, run, [queued], runningStatusOf(job.kind), ctx.now());
+      await transitionRun(trx, run, [queuedStatusOf(job.kind)], runningStatusOf(job.kind), ctx.now());
       effects.notify(`run:${run.id}`);
     }
   });
 }
 
+/** What a job token reaches: its own job, that job's run, and the run's workspace. */
+export interface JobScope {
+  readonly job: repo.JobRow;
+  readonly run: RunRow;
+  readonly workspace: WorkspaceRow;
+}
+
+/**
+ * The job a job token belongs to. A job token lives exactly as long as its
+ * job's lease: once the job is final (or re-queued to another agent) the
+ * token is dead.
+ */
+export async function authenticateJobToken(ctx: ServerContext, token: string): Promise<JobScope> {
+  const job = await repo.findJobByTokenHash(ctx.db, hashToken(token));
+  if (!job) throw new OutpostError('token_invalid', 'the job token is not valid');
+  if (finalJobStatuses.includes(job.status) || job.status === 'queued') {
+    throw new OutpostError('token_revoked', 'the job this token belongs to is no longer running');
+  }
+  const run = await findRun(ctx.db, job.run_id);
+  const workspace = run ? await findWorkspace(ctx.db, run.workspace_id) : undefined;
+  if (!run || !workspace) throw new OutpostError('not_found', 'the job\'s run no longer exists');
+  return { job, run, workspace };
+}
+
+/** What the job operation learns about its job: the run, the workspace, its variables (sensitive ones opened). */
+export async function jobSpecOf(ctx: ServerContext, { job, run, workspace }: JobScope): Promise<JobSpec> {
+  return {
+    job_id: job.id,
+    run_id: run.id,
+    kind: job.kind,
+    is_destroy: run.is_destroy === 1,
+    plan_only: run.plan_only === 1,
+    workspace: { id: workspace.id, name: workspace.name, working_directory: workspace.working_directory },
+    engine: { name: workspace.engine, version: workspace.engine_version },
+    variables: await variablesForJob(ctx, workspace.id),
+  };
+}
+
+function requireKind(job: repo.JobRow, kind: 'plan' | 'apply', what: string): void {
+  if (job.kind !== kind) throw new OutpostError('forbidden', `only ${kind} jobs may ${what}`);
+}
+
+async function requireBlob(ctx: ServerContext, key: string, what: string) {
+  const blob = await ctx.blobs.stream(key);
+  if (!blob) throw new OutpostError('not_found', `${what} not found`);
+  return blob;
+}
+
+export async function configurationArchiveOf(ctx: ServerContext, { run }: JobScope) {
+  return requireBlob(ctx, blobKeys.configuration(run.configuration_version_id), 'configuration version');
+}
+
+/** The plan file a plan job saved, as uploaded; its apply downloads it. */
+export async function storePlan(ctx: ServerContext, { job, run }: JobScope, plan: Buffer): Promise<void> {
+  requireKind(job, 'plan', 'upload a plan');
+  await ctx.blobs.put(blobKeys.plan(run.id), plan);
+}
+
+export async function storePlanJson(ctx: ServerContext, { job, run }: JobScope, planJson: Buffer): Promise<void> {
+  requireKind(job, 'plan', 'upload a plan');
+  await ctx.blobs.put(blobKeys.planJson(run.id), planJson);
+}
+
+export async function savedPlanOf(ctx: ServerContext, { job, run }: JobScope) {
+  requireKind(job, 'apply', 'download the saved plan');
+  return requireBlob(ctx, blobKeys.plan(run.id), 'saved plan');
+}
+
 /** The operation's own report, sent with the job token before it exits. */
-export async function recordResult(ctx: ServerContext, job: repo.JobRow, result: JobResult): Promise<void> {
+export async function recordResult(ctx: ServerContext, { job }: JobScope, result: JobResult): Promise<void> {
   await repo.updateLeasedJob(ctx.db, job.id, job.lease_id!, { result: JSON.stringify(result) });
 }
 
@@ -106,6 +216,30 @@ export async function finishJob(ctx: ServerContext, agentId: string, jobId: stri
 }
 
 /**
+ * The heartbeat: extends, in one statement, the leases of the jobs the agent
+ * lists; answers the signals of those jobs and which of them are stale
+ * (their lease is no longer current).
+ */
+export async function renewLeases(ctx: ServerContext, agentId: string, running: readonly RunningJob[]): Promise<{ signals: JobSignal[]; stale: string[] }> {
+  const current = await repo.extendLeases(ctx.db, agentId, running, ctx.now() + ctx.config.leaseTimeout);
+  // Signals are only for the jobs listed: an idle agent's heartbeat need not look.
+  const signalled = running.length > 0 ? await repo.signalsForAgent(ctx.db, agentId, false) : [];
+  const signals = toSignals(signalled).filter((signal) => running.some((job) => job.job_id === signal.job_id));
+  return { signals, stale: running.filter((job) => !current.has(job.job_id)).map((job) => job.job_id) };
+}
+
+/** Signals for the agent's jobs that no poll has carried yet; they count as delivered from now on. */
+export async function takeUndeliveredSignals(ctx: ServerContext, agentId: string): Promise<JobSignal[]> {
+  const signalled = await repo.signalsForAgent(ctx.db, agentId, true);
+  await repo.markSignalsDelivered(ctx.db, signalled.map((row) => row.id));
+  return toSignals(signalled);
+}
+
+function toSignals(rows: readonly repo.JobRow[]): JobSignal[] {
+  return rows.flatMap((row) => (row.signal ? [{ job_id: row.id, action: row.signal }] : []));
+}
+
+/**
  * Jobs whose lease expired: a plan changes nothing, so it is queued again
  * (bounded); an apply is never re-run automatically: the run errors and the
  * state saved so far stays.
@@ -116,7 +250,7 @@ export async function sweepExpiredLeases(ctx: ServerContext): Promise<number> {
   for (const job of expired) {
     // One job that cannot be ended must not stop the sweep of all others.
     try {
-      await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, { cause: 'its agent stopped reporting' }, now));
+      await inTransaction(ctx, (trx, effects) => loseJob(ctx, trx, effects, job, { cause: 'its agent stopped reporting', expiredBefore: now }));
     } catch (error) {
       ctx.logger.error({ err: error, job: job.id, run: job.run_id }, 'could not end a job whose lease expired; will retry');
     }
@@ -124,22 +258,12 @@ export async function sweepExpiredLeases(ctx: ServerContext): Promise<number> {
   return expired.length;
 }
 
-/** Puts back jobs claimed for a poll whose caller hung up before the answer: they ran nothing. */
-export async function returnClaims(ctx: ServerContext, assignments: readonly { job_id: string; lease_id: string; run_id: string }[], poolId: string): Promise<void> {
-  for (const assignment of assignments) {
-    if (await repo.returnToQueue(ctx.db, assignment.job_id, assignment.lease_id)) {
-      ctx.logger.info({ job: assignment.job_id, run: assignment.run_id }, 'claim returned to the queue: the polling agent went away');
-    }
-  }
-  ctx.notifier.notify(`pool:${poolId}`, poolWakeLimit);
-}
-
 /**
  * An agent that restarted reports a job its previous process was running
  * (it knows the lease from the persisted task handle), so the run moves on
  * now instead of when the lease lapses. Any agent of the job's pool may.
  */
-export async function reportJobLost(ctx: ServerContext, agent: Selectable<AgentsTable>, jobId: string, leaseId: string): Promise<void> {
+export async function reportJobLost(ctx: ServerContext, agent: AgentRow, jobId: string, leaseId: string): Promise<void> {
   await inTransaction(ctx, async (trx, effects) => {
     const job = await repo.findJob(trx, jobId);
     if (!job || job.pool_id !== agent.pool_id) throw new OutpostError('not_found', `job ${jobId} not found`);
@@ -148,24 +272,31 @@ export async function reportJobLost(ctx: ServerContext, agent: Selectable<Agents
   });
 }
 
-/** Why a job's agent let go of it: lost (lease lapsed, agent restarted: agent_lost), or `stopped` by its own stop (agent_stopped). */
+/** Why a job's agent let go of it. */
 interface JobLoss {
   readonly cause: string;
+  /** Its agent's own stop ended it (agent_stopped), rather than losing it (agent_lost). */
   readonly stopped?: boolean;
+  /** Its agent never received it: it goes back only while it is still unstarted. */
+  readonly unreceived?: boolean;
+  /** For the sweeper: only while the lease is still expired at this time. */
+  readonly expiredBefore?: number;
 }
 
-async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, loss: JobLoss, expiredBefore?: number): Promise<void> {
-  const { cause, stopped = false } = loss;
+async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effects, job: repo.JobRow, loss: JobLoss): Promise<void> {
+  const { cause, stopped = false, unreceived = false, expiredBefore } = loss;
+  const statuses: readonly JobStatus[] = unreceived ? ['leased'] : activeJobStatuses;
   const current = await repo.findJob(trx, job.id);
-  if (!current || current.lease_id !== job.lease_id || !['leased', 'running'].includes(current.status)) return;
+  if (!current || current.lease_id !== job.lease_id || !statuses.includes(current.status)) return;
   const leaseId = current.lease_id!;
+  const fence = { expiredBefore, statuses };
   const now = ctx.now();
   // A lock the lost engine held would block the retry (same job) or the next run.
-  await trx.deleteFrom('state_locks').where('job_id', '=', job.id).execute();
+  await deleteLocksOfJob(trx, job.id);
   // Someone asked to cancel this job: it ends canceled, it is never re-run.
   if (current.signal !== null) {
     const status = 'canceled';
-    if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now }, expiredBefore))) return;
+    if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now }, fence))) return;
     await onJobEnded(ctx, trx, effects, { ...current, status }, 'canceled');
     ctx.logger.warn({ job: job.id, run: job.run_id, cause }, 'a canceled job lost its agent; the run is canceled');
     return;
@@ -188,13 +319,18 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
         job_token_hash: null,
         result: null,
       },
-      expiredBefore,
+      fence,
     );
     if (!requeued) return;
-    const run = await findRun(trx, job.run_id);
-    const queued = job.kind === 'plan' ? 'plan_queued' : 'apply_queued';
-    if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
     effects.notify(`pool:${job.pool_id}`);
+    if (unreceived) {
+      // The run never left *_queued: only the job's claim is undone.
+      ctx.logger.info({ job: job.id, run: job.run_id, agent: current.agent_id }, `claim returned to the queue: ${cause}`);
+      return;
+    }
+    const run = await findRun(trx, job.run_id);
+    const queued = queuedStatusOf(job.kind);
+    if (run) await transitionRun(trx, run, [runningStatusOf(job.kind), queued], queued, now);
     effects.notify(`run:${job.run_id}`);
     ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, attempt: job.attempt + 1, cause }, stopped ? 'job ended by its agent stopping; queued again' : 'job lost its agent; queued again');
     return;
@@ -208,7 +344,17 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
         ? `${cause} during apply; the apply is not retried automatically. The state the engine saved is kept: review it and queue a new run.`
         : `the agent was lost during apply (${cause}); the apply is not retried automatically. The state saved so far is kept: review it and queue a new run.`
       : `the agent was ${stopped ? 'stopped' : 'lost'} during plan ${job.attempt} times (last: ${cause}); giving up`;
-  if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now, error_code: code, error_message: message }, expiredBefore))) return;
+  if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now, error_code: code, error_message: message }, fence))) return;
   await onJobEnded(ctx, trx, effects, { ...job, status }, status, { code, message });
   ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, cause }, stopped ? 'job ended by its agent stopping' : 'job lost its agent');
+}
+
+/** How many jobs are in each status, for /metrics. */
+export async function countJobsByStatus(ctx: ServerContext): Promise<{ status: JobStatus; count: number }[]> {
+  return repo.countJobsByStatus(ctx.db);
+}
+
+/** Queued jobs of every pool, for /metrics. */
+export async function countQueuedJobsByPool(ctx: ServerContext): Promise<{ poolId: string; count: number }[]> {
+  return repo.countQueuedJobsByPool(ctx.db);
 }

@@ -1,16 +1,27 @@
-// Appending to a run log with byte offsets: a retry of a chunk already
-// stored is acknowledged and not stored twice; a chunk that would leave a gap
-// is refused with the size the server has, so the agent resends from there.
+// Run logs: appending with byte offsets (a retry of a chunk already stored
+// is acknowledged and not stored twice; a chunk that would leave a gap is
+// refused with the size the server has, so the agent resends from there),
+// and reading or following a phase's log.
+import type { PassThrough } from 'node:stream';
+import { once } from 'node:events';
 import { OutpostError } from '../../protocol/errors.ts';
+import { isActiveJobStatus, isFinalRunStatus, type JobKind, type RunStatus } from '../../protocol/statuses.ts';
+import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
-import type { JobRow } from '../jobs/repo.ts';
+import { runIdOfPhase } from '../ids.ts';
+import { findJob, findPhaseJob, type JobRow } from '../jobs/repo.ts';
+import type { ApiPrincipal } from '../organizations/service.ts';
+import { findRun, type RunRow } from '../runs/repo.ts';
+import { requireRun } from '../runs/service.ts';
 import { inTransaction } from '../transaction.ts';
-import { insertChunk, logSize } from './repo.ts';
+import { insertChunk, logSize, readLog } from './repo.ts';
 
-export async function appendLog(ctx: ServerContext, job: JobRow, leaseId: string, offset: number, data: Buffer): Promise<number> {
+/** Appends a chunk the agent holding the job's lease sent; returns the log's new size. */
+export async function appendLog(ctx: ServerContext, agentId: string, jobId: string, leaseId: string, offset: number, data: Buffer): Promise<number> {
   return inTransaction(ctx, async (trx, effects) => {
-    const current = await trx.selectFrom('jobs').select(['lease_id', 'status']).where('id', '=', job.id).executeTakeFirst();
-    if (!current || current.lease_id !== leaseId || !['leased', 'running'].includes(current.status)) {
+    const job = await findJob(trx, jobId);
+    if (!job || job.agent_id !== agentId) throw new OutpostError('not_found', `job ${jobId} not found`);
+    if (job.lease_id !== leaseId || !isActiveJobStatus(job.status)) {
       throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${job.id}`);
     }
     const size = await logSize(trx, job.run_id, job.kind);
@@ -28,4 +39,62 @@ export async function appendLog(ctx: ServerContext, job: JobRow, leaseId: string
     effects.notify(`log:${job.run_id}`);
     return size + fresh.length;
   });
+}
+
+/** A run's plan (`plan-…`) or apply (`apply-…`) the caller may see, with the phase's job if it has one. */
+export async function requirePhase(ctx: ServerContext, principal: ApiPrincipal, phaseId: string, kind: JobKind): Promise<{ run: RunRow; job: JobRow | undefined }> {
+  const runId = runIdOfPhase(phaseId);
+  if (!runId || !phaseId.startsWith(kind === 'plan' ? 'plan-' : 'apply-')) throw new OutpostError('not_found', `${kind} ${phaseId} not found`);
+  const run = await requireRun(ctx, principal, runId);
+  return { run, job: await findPhaseJob(ctx.db, run.id, kind) };
+}
+
+export async function readPhaseLog(ctx: ServerContext, run: RunRow, kind: JobKind, offset: number, limit: number): Promise<Buffer> {
+  return readLog(ctx.db, run.id, kind, offset, limit);
+}
+
+/** The JSON rendering of a plan the caller may see, as the job operation uploaded it. */
+export async function planJsonOutput(ctx: ServerContext, principal: ApiPrincipal, planId: string): Promise<Buffer> {
+  const runId = runIdOfPhase(planId);
+  if (!runId) throw new OutpostError('not_found', `plan ${planId} not found`);
+  const run = await requireRun(ctx, principal, runId);
+  const blob = await ctx.blobs.get(blobKeys.planJson(run.id));
+  if (!blob) throw new OutpostError('not_found', 'this plan has no JSON output (yet)');
+  return blob;
+}
+
+/** Whether a phase can still produce log output. */
+function phaseOpen(kind: JobKind, status: RunStatus): boolean {
+  if (isFinalRunStatus(status)) return false;
+  return kind === 'plan' ? ['pending', 'plan_queued', 'planning'].includes(status) : true;
+}
+
+/** Writes a phase's log from `from` to `out` as it grows, woken by appends, until the phase is over or `gone` aborts. */
+export async function followPhaseLog(ctx: ServerContext, runId: string, kind: JobKind, from: number, out: PassThrough, gone: AbortSignal): Promise<void> {
+  let offset = from;
+  try {
+    while (!gone.aborted) {
+      const run = await findRun(ctx.db, runId);
+      const open = run ? phaseOpen(kind, run.status) : false;
+      // Read after checking status: anything appended before the phase
+      // closed is then guaranteed to be in this read.
+      const data = await readLog(ctx.db, runId, kind, offset, 4 * 1024 * 1024);
+      if (data.length > 0) {
+        offset += data.length;
+        // A client that stops reading and then disconnects never drains the
+        // stream: waiting for 'drain' alone would park this handler forever.
+        if (!out.write(data)) await once(out, 'drain', { signal: gone }).catch(() => undefined);
+        continue;
+      }
+      if (!open) break;
+      if ((await ctx.notifier.wait([`log:${runId}`, `run:${runId}`], 15_000, gone)) === 'aborted') break;
+    }
+  } catch (error) {
+    ctx.logger.error({ err: error, run: runId }, 'log stream failed');
+  } finally {
+    // Nobody will read what is still buffered for a client that left.
+    if (gone.aborted) out.destroy();
+    else out.end();
+    ctx.logger.debug({ run: runId, phase: kind, bytes: offset - from, client_gone: gone.aborted }, 'log follow ended');
+  }
 }

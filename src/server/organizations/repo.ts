@@ -2,11 +2,14 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { ApiTokensTable, Database, OrganizationsTable } from '../db/schema.ts';
 
-export async function findOrganization(db: Kysely<Database>, name: string): Promise<Selectable<OrganizationsTable> | undefined> {
+export type OrganizationRow = Selectable<OrganizationsTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;
+
+export async function findOrganization(db: Kysely<Database>, name: string): Promise<OrganizationRow | undefined> {
   return db.selectFrom('organizations').selectAll().where('name', '=', name).executeTakeFirst();
 }
 
-export async function listOrganizations(db: Kysely<Database>): Promise<Selectable<OrganizationsTable>[]> {
+export async function listOrganizations(db: Kysely<Database>): Promise<OrganizationRow[]> {
   return db.selectFrom('organizations').selectAll().orderBy('name').execute();
 }
 
@@ -23,4 +26,10 @@ export async function insertApiToken(db: Kysely<Database>, row: ApiTokensTable):
   await db.insertInto('api_tokens').values(row).execute();
 }
 
-export type ApiTokenRow = Selectable<ApiTokensTable>;
+export async function findApiTokenByHash(db: Kysely<Database>, tokenHash: string): Promise<ApiTokenRow | undefined> {
+  return db.selectFrom('api_tokens').selectAll().where('token_hash', '=', tokenHash).executeTakeFirst();
+}
+
+export async function recordApiTokenUse(db: Kysely<Database>, id: string, at: number): Promise<void> {
+  await db.updateTable('api_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+}

@@ -66,3 +66,7 @@ export async function findPoolTokenByHash(db: Kysely<Database>, hash: string): P
 export async function revokePoolToken(db: Kysely<Database>, id: string, at: number): Promise<void> {
   await db.updateTable('pool_tokens').set({ revoked_at: at }).where('id', '=', id).where('revoked_at', 'is', null).execute();
 }
+
+export async function recordPoolTokenUse(db: Kysely<Database>, id: string, at: number): Promise<void> {
+  await db.updateTable('pool_tokens').set({ last_used_at: at }).where('id', '=', id).execute();
+}

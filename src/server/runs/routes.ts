@@ -1,35 +1,29 @@
 // Runs (TFE: runs and their actions).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
-import { findConfigurationVersion } from '../configuration-versions/repo.ts';
-import { authenticateApi, type ApiPrincipal } from '../http/auth.ts';
-import { iso, parseBody, relation, type ResourceObject } from '../http/json-api.ts';
+import { authenticateApi } from '../http/auth.ts';
+import { runInput } from '../../protocol/api-inputs.ts';
+import type { Run } from '../../protocol/api-resources.ts';
+import { isErrorCode } from '../../protocol/errors.ts';
+import { iso, parseBody, relation } from '../http/json-api.ts';
 import { applyIdOf, planIdOf } from '../ids.ts';
-import { findWorkspace } from '../workspaces/repo.ts';
-import { requireWorkspace } from '../workspaces/routes.ts';
-import * as repo from './repo.ts';
-import { cancelRun, confirmRun, createRun, discardRun } from './service.ts';
+import type { ApiPrincipal } from '../organizations/service.ts';
+import { requireWorkspace } from '../workspaces/service.ts';
+import type { RunRow } from './repo.ts';
+import { cancelRun, confirmRun, discardRun, listRuns, requestRun, requireRun } from './service.ts';
 
 const ref = (type: string) => z.object({ data: z.object({ type: z.literal(type), id: z.string().min(1) }) });
 const createRunBody = z.object({
   data: z.object({
     type: z.literal('runs'),
-    attributes: z
-      .object({
-        message: z.string().max(2000).optional(),
-        'is-destroy': z.boolean().optional(),
-        'plan-only': z.boolean().optional(),
-        'auto-apply': z.boolean().optional(),
-      })
-      .default({}),
+    attributes: runInput.default({}),
     relationships: z.object({ workspace: ref('workspaces'), 'configuration-version': ref('configuration-versions').optional() }),
   }),
 });
 const listQuery = z.object({ 'page[size]': z.coerce.number().int().min(1).max(100).default(20) });
 
-export function presentRun(row: repo.RunRow): ResourceObject {
+function present(row: RunRow): Run {
   return {
     id: row.id,
     type: 'runs',
@@ -43,7 +37,8 @@ export function presentRun(row: repo.RunRow): ResourceObject {
       'resource-additions': row.resource_additions,
       'resource-changes': row.resource_changes,
       'resource-destructions': row.resource_destructions,
-      'error-code': row.error_code,
+      // Codes are written from the catalogue; one this server does not know (written by a newer replica) shows as internal.
+      'error-code': row.error_code === null ? null : isErrorCode(row.error_code) ? row.error_code : 'internal',
       'error-message': row.error_message,
       'created-at': iso(row.created_at),
       'status-timestamps': JSON.parse(row.status_timestamps) as Record<string, string>,
@@ -57,59 +52,42 @@ export function presentRun(row: repo.RunRow): ResourceObject {
   };
 }
 
-export async function requireRun(ctx: ServerContext, principal: ApiPrincipal, id: string): Promise<repo.RunRow> {
-  const run = await repo.findRun(ctx.db, id);
-  const workspace = run ? await findWorkspace(ctx.db, run.workspace_id) : undefined;
-  if (!run || workspace?.organization_id !== principal.organizationId) throw new OutpostError('not_found', `run ${id} not found`);
-  return run;
-}
-
 export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post('/api/v2/runs', async (request, reply) => {
     const principal = await authenticateApi(ctx, request);
-    const input = parseBody(createRunBody, request.body).data;
-    const workspace = await requireWorkspace(ctx, principal, input.relationships.workspace.data.id);
-    const cvId = input.relationships['configuration-version']?.data.id;
-    if (!cvId) throw new OutpostError('validation_failed', 'a run needs a configuration-version relationship');
-    const cv = await findConfigurationVersion(ctx.db, cvId);
-    if (!cv || cv.workspace_id !== workspace.id) throw new OutpostError('not_found', `configuration version ${cvId} not found in this workspace`);
-    if (cv.status !== 'uploaded') throw new OutpostError('conflict', `configuration version ${cv.id} is ${cv.status}; upload it first`);
-    if (!workspace.pool_id) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no agent pool; assign one first`);
-    const attributes = input.attributes;
-    const run = await createRun(ctx, {
-      workspaceId: workspace.id,
-      configurationVersionId: cv.id,
-      message: attributes.message ?? 'Queued through the API',
-      isDestroy: attributes['is-destroy'] ?? false,
-      planOnly: attributes['plan-only'] ?? false,
-      autoApply: attributes['auto-apply'] ?? workspace.auto_apply === 1,
+    const { attributes, relationships } = parseBody(createRunBody, request.body).data;
+    const run = await requestRun(ctx, principal, {
+      workspaceId: relationships.workspace.data.id,
+      configurationVersionId: relationships['configuration-version']?.data.id,
+      message: attributes.message,
+      isDestroy: attributes['is-destroy'],
+      planOnly: attributes['plan-only'],
+      autoApply: attributes['auto-apply'],
     });
-    return reply.status(201).send({ data: presentRun(run) });
+    return reply.status(201).send({ data: present(run) });
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/runs/:id', async (request) => {
     const principal = await authenticateApi(ctx, request);
-    return { data: presentRun(await requireRun(ctx, principal, request.params.id)) };
+    return { data: present(await requireRun(ctx, principal, request.params.id)) };
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/workspaces/:id/runs', async (request) => {
     const principal = await authenticateApi(ctx, request);
     const workspace = await requireWorkspace(ctx, principal, request.params.id);
     const { 'page[size]': size } = parseBody(listQuery, request.query);
-    return { data: (await repo.listRuns(ctx.db, workspace.id, size)).map(presentRun) };
+    return { data: (await listRuns(ctx, workspace, size)).map(present) };
   });
 
-  const actions = {
-    apply: (id: string) => confirmRun(ctx, id),
-    discard: (id: string) => discardRun(ctx, id),
-    cancel: (id: string) => cancelRun(ctx, id, false),
-    'force-cancel': (id: string) => cancelRun(ctx, id, true),
-  } as const;
+  const actions: Record<string, (principal: ApiPrincipal, id: string) => Promise<void>> = {
+    apply: (principal, id) => confirmRun(ctx, principal, id),
+    discard: (principal, id) => discardRun(ctx, principal, id),
+    cancel: (principal, id) => cancelRun(ctx, principal, id, false),
+    'force-cancel': (principal, id) => cancelRun(ctx, principal, id, true),
+  };
   for (const [name, act] of Object.entries(actions)) {
     app.post<{ Params: { id: string } }>(`/api/v2/runs/:id/actions/${name}`, async (request, reply) => {
-      const principal = await authenticateApi(ctx, request);
-      const run = await requireRun(ctx, principal, request.params.id);
-      await act(run.id);
+      await act(await authenticateApi(ctx, request), request.params.id);
       return reply.status(202).send();
     });
   }

@@ -1,19 +1,66 @@
-// Run operations: create, confirm, discard, cancel, and what happens when a
-// job ends. Each is one transaction; the state machine is in lifecycle.ts.
+// Runs: who may see and act on them, and the operations: create, confirm,
+// discard, cancel, and what happens when a job ends. Each operation is one
+// transaction; the state machine is in lifecycle.ts.
 import type { Kysely } from 'kysely';
 import { OutpostError } from '../../protocol/errors.ts';
-import { isFinalRunStatus, type JobKind, type RunStatus } from '../../protocol/statuses.ts';
+import { activeJobStatuses, isActiveJobStatus, isFinalRunStatus, type JobKind, type RunStatus } from '../../protocol/statuses.ts';
 import type { JobResult } from '../../protocol/agent-api.ts';
+import { findConfigurationVersion } from '../configuration-versions/repo.ts';
 import type { ServerContext } from '../context.ts';
 import type { Database } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import * as jobsRepo from '../jobs/repo.ts';
+import type { ApiPrincipal } from '../organizations/service.ts';
+import { deleteLocksOfRun } from '../state/repo.ts';
 import { inTransaction, type Effects } from '../transaction.ts';
-import { claimWorkspace, findWorkspace, lockWorkspaceRow, releaseWorkspace } from '../workspaces/repo.ts';
+import { claimWorkspace, findWorkspace, lockWorkspaceRow, releaseWorkspace, type WorkspaceRow } from '../workspaces/repo.ts';
+import { requireWorkspace } from '../workspaces/service.ts';
 import { afterPlan, afterUnsuccessfulJob, cancelableStatuses, confirmableStatuses, discardableStatuses, queuedStatusOf } from './lifecycle.ts';
 import * as repo from './repo.ts';
 
-export interface CreateRunInput {
+/** A run the caller may see: one of a workspace of its organization. */
+export async function requireRun(ctx: ServerContext, principal: ApiPrincipal, id: string): Promise<repo.RunRow> {
+  const run = await repo.findRun(ctx.db, id);
+  const workspace = run ? await findWorkspace(ctx.db, run.workspace_id) : undefined;
+  if (!run || workspace?.organization_id !== principal.organizationId) throw new OutpostError('not_found', `run ${id} not found`);
+  return run;
+}
+
+/** The runs of a workspace the caller may see (workspaces/service requireWorkspace), newest first. */
+export async function listRuns(ctx: ServerContext, workspace: WorkspaceRow, limit: number): Promise<repo.RunRow[]> {
+  return repo.listRuns(ctx.db, workspace.id, limit);
+}
+
+export interface RunRequest {
+  workspaceId: string;
+  configurationVersionId: string | undefined;
+  message: string | undefined;
+  isDestroy: boolean | undefined;
+  planOnly: boolean | undefined;
+  /** Unset: the workspace's setting. */
+  autoApply: boolean | undefined;
+}
+
+/** A run a user asks for: of an uploaded configuration version of the workspace, which must have an agent pool. */
+export async function requestRun(ctx: ServerContext, principal: ApiPrincipal, request: RunRequest): Promise<repo.RunRow> {
+  const workspace = await requireWorkspace(ctx, principal, request.workspaceId);
+  const cvId = request.configurationVersionId;
+  if (!cvId) throw new OutpostError('validation_failed', 'a run needs a configuration-version relationship');
+  const cv = await findConfigurationVersion(ctx.db, cvId);
+  if (!cv || cv.workspace_id !== workspace.id) throw new OutpostError('not_found', `configuration version ${cvId} not found in this workspace`);
+  if (cv.status !== 'uploaded') throw new OutpostError('conflict', `configuration version ${cv.id} is ${cv.status}; upload it first`);
+  if (!workspace.pool_id) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no agent pool; assign one first`);
+  return createRun(ctx, {
+    workspaceId: workspace.id,
+    configurationVersionId: cv.id,
+    message: request.message ?? 'Queued through the API',
+    isDestroy: request.isDestroy ?? false,
+    planOnly: request.planOnly ?? false,
+    autoApply: request.autoApply ?? workspace.auto_apply === 1,
+  });
+}
+
+interface CreateRunInput {
   workspaceId: string;
   configurationVersionId: string;
   message: string;
@@ -22,7 +69,7 @@ export interface CreateRunInput {
   autoApply: boolean;
 }
 
-export async function createRun(ctx: ServerContext, input: CreateRunInput): Promise<repo.RunRow> {
+async function createRun(ctx: ServerContext, input: CreateRunInput): Promise<repo.RunRow> {
   return inTransaction(ctx, async (trx, effects) => {
     const now = ctx.now();
     const run = {
@@ -64,26 +111,7 @@ async function queueJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effe
   if (!(await repo.transitionRun(trx, run, from, queuedStatusOf(kind), now))) {
     throw new OutpostError('conflict', `run ${run.id} changed status concurrently`);
   }
-  await jobsRepo.insertJob(trx, {
-    id: newId('job'),
-    run_id: run.id,
-    pool_id: workspace.pool_id,
-    kind,
-    status: 'queued',
-    attempt: 1,
-    agent_id: null,
-    lease_id: null,
-    lease_expires_at: null,
-    job_token_hash: null,
-    signal: null,
-    signal_delivered: 0,
-    result: null,
-    error_code: null,
-    error_message: null,
-    created_at: now,
-    leased_at: null,
-    finished_at: null,
-  });
+  await jobsRepo.insertQueuedJob(trx, { id: newId('job'), runId: run.id, poolId: workspace.pool_id, kind, createdAt: now });
   // The agent that ran the plan kept its working directory for the apply
   // (src/agent/plan-workdirs.ts): it is told first, and the rest of the pool
   // a moment later, so that it usually claims the apply and skips a download
@@ -112,8 +140,7 @@ async function finishRun(
   effects.notify(`run:${run.id}`);
   effects.notify(`log:${run.id}`);
   // A lock left by a killed engine must not block the workspace forever.
-  const jobIds = (await trx.selectFrom('jobs').select('id').where('run_id', '=', run.id).execute()).map((j) => j.id);
-  if (jobIds.length > 0) await trx.deleteFrom('state_locks').where('job_id', 'in', jobIds).execute();
+  await deleteLocksOfRun(trx, run.id);
   if (run.plan_only === 0 && (await releaseWorkspace(trx, run.workspace_id, run.id, now))) {
     const next = await repo.nextPendingRun(trx, run.workspace_id);
     // Ending this run must not fail because the next one cannot start.
@@ -135,17 +162,19 @@ async function requireRunIn(trx: Kysely<Database>, runId: string, allowed: reado
   return run;
 }
 
-export async function confirmRun(ctx: ServerContext, runId: string): Promise<void> {
+export async function confirmRun(ctx: ServerContext, principal: ApiPrincipal, runId: string): Promise<void> {
+  const { id } = await requireRun(ctx, principal, runId);
   await inTransaction(ctx, async (trx, effects) => {
-    const run = await requireRunIn(trx, runId, confirmableStatuses, 'applied');
+    const run = await requireRunIn(trx, id, confirmableStatuses, 'applied');
     await queueJob(ctx, trx, effects, run, 'apply');
     effects.notify(`run:${run.id}`);
   });
 }
 
-export async function discardRun(ctx: ServerContext, runId: string): Promise<void> {
+export async function discardRun(ctx: ServerContext, principal: ApiPrincipal, runId: string): Promise<void> {
+  const { id } = await requireRun(ctx, principal, runId);
   await inTransaction(ctx, async (trx, effects) => {
-    const run = await requireRunIn(trx, runId, discardableStatuses, 'discarded');
+    const run = await requireRunIn(trx, id, discardableStatuses, 'discarded');
     await finishRun(ctx, trx, effects, run, 'discarded');
   });
 }
@@ -156,9 +185,10 @@ export async function discardRun(ctx: ServerContext, runId: string): Promise<voi
  * fences the job off: the agent kills the engine, and anything it still
  * sends is refused because the lease and job token are no longer current.
  */
-export async function cancelRun(ctx: ServerContext, runId: string, force: boolean): Promise<void> {
+export async function cancelRun(ctx: ServerContext, principal: ApiPrincipal, runId: string, force: boolean): Promise<void> {
+  const { id } = await requireRun(ctx, principal, runId);
   await inTransaction(ctx, async (trx, effects) => {
-    const run = await requireRunIn(trx, runId, cancelableStatuses, force ? 'force-canceled' : 'canceled');
+    const run = await requireRunIn(trx, id, cancelableStatuses, force ? 'force-canceled' : 'canceled');
     const status: RunStatus = force ? 'force_canceled' : 'canceled';
     if (run.status === 'pending') return finishRun(ctx, trx, effects, run, status);
     const kind: JobKind = run.status === 'plan_queued' || run.status === 'planning' ? 'plan' : 'apply';
@@ -167,12 +197,12 @@ export async function cancelRun(ctx: ServerContext, runId: string, force: boolea
     if (job && (await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now }, ['queued']))) {
       return finishRun(ctx, trx, effects, run, status);
     }
-    if (!job || !['leased', 'running'].includes(job.status)) throw new OutpostError('conflict', `run ${run.id} has no job to cancel`);
-    const signalled = await jobsRepo.updateJob(trx, job.id, { signal: force ? 'force_cancel' : 'cancel', signal_delivered: 0 }, ['leased', 'running']);
+    if (!job || !isActiveJobStatus(job.status)) throw new OutpostError('conflict', `run ${run.id} has no job to cancel`);
+    const signalled = await jobsRepo.updateJob(trx, job.id, { signal: force ? 'force_cancel' : 'cancel', signal_delivered: 0 }, activeJobStatuses);
     if (!signalled) throw new OutpostError('conflict', `run ${run.id} changed status concurrently; try again`);
     if (job.agent_id) effects.notify(`agent:${job.agent_id}`);
     if (force) {
-      const fenced = await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now, error_code: null, error_message: 'force-canceled by a user' }, ['leased', 'running']);
+      const fenced = await jobsRepo.updateJob(trx, job.id, { status: 'canceled', finished_at: now, error_code: null, error_message: 'force-canceled by a user' }, activeJobStatuses);
       if (!fenced) throw new OutpostError('conflict', `run ${run.id} changed status concurrently; try again`);
       await finishRun(ctx, trx, effects, run, status);
     }

@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { agentPaths } from '../../protocol/agent-api.ts';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
+import { authenticateJob } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
 import { bodyBytes, rawBodyRoutes } from '../http/raw-body.ts';
-import { jobContext } from '../jobs/job-token-routes.ts';
-import { lockState, loadCurrentState, saveState, unlockState } from './service.ts';
+import { currentStateForJob, lockStateForJob, requireMayLockState, saveStateFromJob, unlockStateForJob } from './service.ts';
 
 // OpenTofu's statemgr.LockInfo. Only these fields are kept: the stored copy
 // is shown to other jobs of the workspace, so nothing else may ride along.
@@ -28,34 +28,30 @@ function parseLockInfo(body: unknown) {
 
 export function stateBackendRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get(agentPaths.jobState, async (request, reply) => {
-    const { workspace } = await jobContext(ctx, request);
-    const state = await loadCurrentState(ctx, workspace.id);
+    const state = await currentStateForJob(ctx, await authenticateJob(ctx, request));
     if (!state) return reply.status(204).send();
     return reply.header('content-type', 'application/json').send(state);
   });
 
   rawBodyRoutes(app, (scope) => {
     scope.post<{ Querystring: { ID?: string } }>(agentPaths.jobState, { bodyLimit: ctx.config.maxStateMb * 1024 * 1024 }, async (request, reply) => {
-      const { job, run, workspace } = await jobContext(ctx, request);
-      // Only an apply changes state; a plan (which OpenTofu never persists) may not.
-      if (run.plan_only === 1 || job.kind !== 'apply') throw new OutpostError('forbidden', 'only an apply job may write state');
-      await saveState(ctx, workspace.id, { runId: run.id, jobId: job.id, lockId: request.query.ID }, bodyBytes(request.body));
+      await saveStateFromJob(ctx, await authenticateJob(ctx, request), request.query.ID, bodyBytes(request.body));
       return reply.status(200).send();
     });
 
     scope.post(agentPaths.jobStateLock, async (request, reply) => {
-      const { job, run, workspace } = await jobContext(ctx, request);
-      if (run.plan_only === 1) throw new OutpostError('forbidden', 'a plan-only run may not lock state');
-      const holder = await lockState(ctx, workspace.id, parseLockInfo(request.body), job.id);
+      const jobScope = await authenticateJob(ctx, request);
+      requireMayLockState(jobScope, 'lock');
+      const holder = await lockStateForJob(ctx, jobScope, parseLockInfo(request.body));
       // The engine reads the holder from a 423 and shows it to the user.
       if (holder) return reply.status(423).header('content-type', 'application/json').send(holder);
       return reply.status(200).send();
     });
 
     scope.delete(agentPaths.jobStateLock, async (request, reply) => {
-      const { job, run, workspace } = await jobContext(ctx, request);
-      if (run.plan_only === 1) throw new OutpostError('forbidden', 'a plan-only run may not unlock state');
-      await unlockState(ctx, workspace.id, parseLockInfo(request.body).ID, job.id);
+      const jobScope = await authenticateJob(ctx, request);
+      requireMayLockState(jobScope, 'unlock');
+      await unlockStateForJob(ctx, jobScope, parseLockInfo(request.body).ID);
       return reply.status(200).send();
     });
   });

@@ -48,3 +48,16 @@ export async function deleteLock(db: Kysely<Database>, workspaceId: string, lock
     .executeTakeFirst();
   return Number(result.numDeletedRows) === 1;
 }
+
+/** Removes the lock a job took, whoever it is (its engine was lost or killed). */
+export async function deleteLocksOfJob(db: Kysely<Database>, jobId: string): Promise<void> {
+  await db.deleteFrom('state_locks').where('job_id', '=', jobId).execute();
+}
+
+/** Removes the locks any job of the run took. */
+export async function deleteLocksOfRun(db: Kysely<Database>, runId: string): Promise<void> {
+  await db
+    .deleteFrom('state_locks')
+    .where('job_id', 'in', (eb) => eb.selectFrom('jobs').select('jobs.id').where('jobs.run_id', '=', runId))
+    .execute();
+}

@@ -1,16 +1,14 @@
 // State versions as users see them (TFE: state-versions, current-state-version).
 import type { FastifyInstance } from 'fastify';
-import { OutpostError } from '../../protocol/errors.ts';
-import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
-import { authenticateApi, type ApiPrincipal } from '../http/auth.ts';
-import { iso, relation, type ResourceObject } from '../http/json-api.ts';
-import { findWorkspace } from '../workspaces/repo.ts';
-import { requireWorkspace } from '../workspaces/routes.ts';
-import * as repo from './repo.ts';
-import { parseOutputs } from './service.ts';
+import { authenticateApi } from '../http/auth.ts';
+import type { StateOutput, StateVersion } from '../../protocol/api-resources.ts';
+import { iso, relation } from '../http/json-api.ts';
+import { requireWorkspace } from '../workspaces/service.ts';
+import type { StateVersionRow } from './repo.ts';
+import { listStateVersions, parseOutputs, requireCurrentStateVersion, requireStateVersion, stateFileOf } from './service.ts';
 
-function present(ctx: ServerContext, row: repo.StateVersionRow): ResourceObject {
+function present(ctx: ServerContext, row: StateVersionRow): StateVersion {
   return {
     id: row.id,
     type: 'state-versions',
@@ -26,26 +24,17 @@ function present(ctx: ServerContext, row: repo.StateVersionRow): ResourceObject 
   };
 }
 
-async function requireStateVersion(ctx: ServerContext, principal: ApiPrincipal, id: string): Promise<repo.StateVersionRow> {
-  const row = await repo.findStateVersion(ctx.db, id);
-  const workspace = row ? await findWorkspace(ctx.db, row.workspace_id) : undefined;
-  if (!row || workspace?.organization_id !== principal.organizationId) throw new OutpostError('not_found', `state version ${id} not found`);
-  return row;
-}
-
 export function stateRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.get<{ Params: { id: string } }>('/api/v2/workspaces/:id/state-versions', async (request) => {
     const principal = await authenticateApi(ctx, request);
     const workspace = await requireWorkspace(ctx, principal, request.params.id);
-    return { data: (await repo.listStateVersions(ctx.db, workspace.id, 100)).map((row) => present(ctx, row)) };
+    return { data: (await listStateVersions(ctx, workspace)).map((row) => present(ctx, row)) };
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/workspaces/:id/current-state-version', async (request) => {
     const principal = await authenticateApi(ctx, request);
     const workspace = await requireWorkspace(ctx, principal, request.params.id);
-    const row = await repo.currentStateVersion(ctx.db, workspace.id);
-    if (!row) throw new OutpostError('not_found', `workspace ${workspace.name} has no state yet`);
-    return { data: present(ctx, row) };
+    return { data: present(ctx, await requireCurrentStateVersion(ctx, workspace)) };
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/state-versions/:id', async (request) => {
@@ -55,9 +44,7 @@ export function stateRoutes(app: FastifyInstance, ctx: ServerContext): void {
 
   app.get<{ Params: { id: string } }>('/api/v2/state-versions/:id/download', async (request, reply) => {
     const principal = await authenticateApi(ctx, request);
-    const row = await requireStateVersion(ctx, principal, request.params.id);
-    const blob = await ctx.blobs.stream(blobKeys.state(row.workspace_id, row.id));
-    if (!blob) throw new OutpostError('not_found', `state version ${row.id} has no stored file`);
+    const blob = await stateFileOf(ctx, principal, request.params.id);
     return reply.header('content-type', 'application/json').header('content-length', blob.size).send(blob.stream);
   });
 
@@ -65,7 +52,7 @@ export function stateRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const principal = await authenticateApi(ctx, request);
     const row = await requireStateVersion(ctx, principal, request.params.id);
     return {
-      data: parseOutputs(row).map((output) => ({
+      data: parseOutputs(row).map((output): StateOutput => ({
         id: `${row.id}-${output.name}`,
         type: 'state-version-outputs',
         attributes: { name: output.name, sensitive: output.sensitive, type: output.type, value: output.sensitive ? null : output.value },

@@ -1,11 +1,17 @@
 // The HTTP state backend's semantics: a lock per workspace, and a new state
 // version for every save. Saves are refused when someone else holds the lock
-// or when they would move the serial backwards within one lineage.
+// or when they would move the serial backwards within one lineage. Only an
+// apply job writes state; a plan-only run's job may not even lock it. Users
+// read state versions of their own workspaces.
 import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { OutpostError } from '../../protocol/errors.ts';
 import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
 import { newId } from '../ids.ts';
+import type { JobScope } from '../jobs/service.ts';
+import type { ApiPrincipal } from '../organizations/service.ts';
+import { findWorkspace, type WorkspaceRow } from '../workspaces/repo.ts';
 import * as repo from './repo.ts';
 
 export interface StateOutput {
@@ -134,4 +140,61 @@ export async function unlockState(ctx: ServerContext, workspaceId: string, lockI
 
 export function parseOutputs(row: repo.StateVersionRow): StateOutput[] {
   return JSON.parse(row.outputs) as StateOutput[];
+}
+
+/** A state version the caller may see: one of a workspace of its organization. */
+export async function requireStateVersion(ctx: ServerContext, principal: ApiPrincipal, id: string): Promise<repo.StateVersionRow> {
+  const row = await repo.findStateVersion(ctx.db, id);
+  const workspace = row ? await findWorkspace(ctx.db, row.workspace_id) : undefined;
+  if (!row || workspace?.organization_id !== principal.organizationId) throw new OutpostError('not_found', `state version ${id} not found`);
+  return row;
+}
+
+/** The newest state versions of a workspace the caller may see (workspaces/service requireWorkspace). */
+export async function listStateVersions(ctx: ServerContext, workspace: WorkspaceRow): Promise<repo.StateVersionRow[]> {
+  return repo.listStateVersions(ctx.db, workspace.id, 100);
+}
+
+export async function requireCurrentStateVersion(ctx: ServerContext, workspace: WorkspaceRow): Promise<repo.StateVersionRow> {
+  const row = await repo.currentStateVersion(ctx.db, workspace.id);
+  if (!row) throw new OutpostError('not_found', `workspace ${workspace.name} has no state yet`);
+  return row;
+}
+
+/** The state file of a state version the caller may see, as the engine wrote it. */
+export async function stateFileOf(ctx: ServerContext, principal: ApiPrincipal, id: string): Promise<{ stream: Readable; size: number }> {
+  const row = await requireStateVersion(ctx, principal, id);
+  const blob = await ctx.blobs.stream(blobKeys.state(row.workspace_id, row.id));
+  if (!blob) throw new OutpostError('not_found', `state version ${row.id} has no stored file`);
+  return blob;
+}
+
+/** The state a job's engine reads through the HTTP backend: its workspace's current one, if any. */
+export async function currentStateForJob(ctx: ServerContext, { workspace }: JobScope): Promise<Buffer | undefined> {
+  return loadCurrentState(ctx, workspace.id);
+}
+
+/** A state the engine of an apply job saves, under the lock `lockId` it holds (if any). */
+export async function saveStateFromJob(ctx: ServerContext, { job, run, workspace }: JobScope, lockId: string | undefined, body: Buffer): Promise<void> {
+  // Only an apply changes state; a plan (which OpenTofu never persists) may not.
+  if (run.plan_only === 1 || job.kind !== 'apply') throw new OutpostError('forbidden', 'only an apply job may write state');
+  await saveState(ctx, workspace.id, { runId: run.id, jobId: job.id, lockId }, body);
+}
+
+/**
+ * Whether a job may take or release its workspace's state lock: not a
+ * plan-only run's, which plans with `-lock=false` and may not hold up the
+ * workspace. Checked before the lock request's body is read.
+ */
+export function requireMayLockState({ run }: JobScope, action: 'lock' | 'unlock'): void {
+  if (run.plan_only === 1) throw new OutpostError('forbidden', `a plan-only run may not ${action} state`);
+}
+
+/** Locks the workspace's state for a job (requireMayLockState first); returns the holder's LockInfo when another job holds it. */
+export async function lockStateForJob(ctx: ServerContext, { job, workspace }: JobScope, info: LockInfo): Promise<Partial<LockInfo> | undefined> {
+  return lockState(ctx, workspace.id, info, job.id);
+}
+
+export async function unlockStateForJob(ctx: ServerContext, { job, workspace }: JobScope, lockId: string): Promise<void> {
+  await unlockState(ctx, workspace.id, lockId, job.id);
 }
