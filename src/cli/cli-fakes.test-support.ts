@@ -3,7 +3,9 @@
 // its calls), and the process hooks. Nothing here opens a socket.
 import { PassThrough, Writable } from 'node:stream';
 import type { OutpostApi } from './api-client.ts';
-import type { Run, RunAttributes } from './api-resources.ts';
+import type { Run } from './api-resources.ts';
+
+type RunAttributes = Run['attributes'];
 import type { CliDeps, ProcessCommands } from './command-context.ts';
 import type { Terminal } from './output.ts';
 

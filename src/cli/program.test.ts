@@ -1,4 +1,3 @@
-// node:test's test()/it()/describe() return promises the runner tracks itself.
 // Which action a command line reaches, and with what: parsed by the real
 // program, executed against a scripted API (no server, no sockets).
 import assert from 'node:assert/strict';
@@ -20,10 +19,11 @@ const workspace: Workspace = {
     'execution-mode': 'agent',
     locked: false,
     'created-at': '2025-01-01T00:00:00Z',
+    'updated-at': '2026-01-01T00:00:00Z',
   },
 };
 
-const pool: Pool = { id: 'apool-1', type: 'agent-pools', attributes: { name: 'prod', 'created-at': '2025-01-01T00:00:00Z', 'agent-count': 2 } };
+const pool: Pool = { id: 'apool-1', type: 'agent-pools', attributes: { name: 'prod', 'created-at': '2025-01-01T00:00:00Z', 'agent-count': 2, 'organization-scoped': true } };
 
 describe('run: the DIR form and the subcommands', () => {
   it('dispatches `run apply RUN_ID` to the apply subcommand', async () => {

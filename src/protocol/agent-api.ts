@@ -3,6 +3,7 @@
 // this file is its source of truth. Adding optional fields is compatible;
 // removing or renaming one needs a new protocol version.
 import { z } from 'zod';
+import { isErrorCode, type ErrorCode } from './errors.ts';
 import { engines, jobKinds } from './statuses.ts';
 
 export const agentApiPrefix = '/api/agent/v1';
@@ -102,7 +103,20 @@ export const leaseBody = z.object({ lease_id: z.string() });
 export const logAppendResponse = z.object({ size: z.number().int() });
 export type LogAppendResponse = z.infer<typeof logAppendResponse>;
 
-export const jobErrorInfo = z.object({ code: z.string().max(64), message: z.string().max(4000) });
+/**
+ * An error code of the catalogue (src/protocol/errors.ts) on the wire. A
+ * peer one minor version newer may send a code this version does not know:
+ * it reads as `internal` instead of failing the whole message.
+ */
+export const wireErrorCode = z
+  .string()
+  .max(64)
+  .transform((code): ErrorCode => (isErrorCode(code) ? code : 'internal'));
+
+/** A job's error: a code of the catalogue and a sentence. An unknown code is kept at the start of the message. */
+export const jobErrorInfo = z
+  .object({ code: z.string().max(64), message: z.string().max(4000) })
+  .transform(({ code, message }): { code: ErrorCode; message: string } => (isErrorCode(code) ? { code, message } : { code: 'internal', message: `[${code}] ${message}` }));
 export type JobErrorInfo = z.infer<typeof jobErrorInfo>;
 
 export const jobFinishRequest = z.object({
@@ -154,7 +168,7 @@ export const errorDocument = z.object({
   errors: z.array(
     z.object({
       status: z.string(),
-      code: z.string(),
+      code: wireErrorCode,
       title: z.string(),
       detail: z.string().optional(),
       meta: z.record(z.string(), z.unknown()).optional(),

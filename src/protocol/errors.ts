@@ -48,6 +48,9 @@ export const errorCatalogue = {
 
 export type ErrorCode = keyof typeof errorCatalogue;
 
+/** Every code, for wire schemas (`z.enum(errorCodes)`). */
+export const errorCodes = Object.keys(errorCatalogue) as [ErrorCode, ...ErrorCode[]];
+
 /** An error with a stable code; the only error type that crosses a boundary. */
 export class OutpostError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,80 @@
+// What clients send to the API v2 (/api/v2): the attributes of the request
+// documents, once, for the server that validates them and the CLI that
+// builds them. Validation failures answer 422 `validation_failed` with the
+// path and the message of each problem, so the messages here are what a
+// user reads.
+import { z } from 'zod';
+import { engines } from './statuses.ts';
+import { variableCategories } from './api-resources.ts';
+
+export const engineVersion = z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'expected a version such as 1.10.10');
+
+const workingDirectory = z
+  .string()
+  .max(512)
+  .refine((value) => !value.startsWith('/') && !value.split('/').includes('..'), 'must be a relative path inside the configuration');
+
+/** A new workspace; the same attributes, all optional, update one. */
+export const workspaceInput = z.object({
+  name: z.string().min(1).max(90).regex(/^[A-Za-z0-9_-]+$/, 'use letters, digits, - and _'),
+  'auto-apply': z.boolean().optional(),
+  'working-directory': workingDirectory.optional(),
+  engine: z.enum(engines).optional(),
+  /** The engine version (TFE's name for it, whichever engine is used). */
+  'terraform-version': engineVersion.optional(),
+  /** null removes the workspace from its pool. */
+  'agent-pool-id': z.string().nullable().optional(),
+  'execution-mode': z.literal('agent').optional(),
+});
+export const workspaceUpdate = workspaceInput.partial();
+export type WorkspaceInput = z.input<typeof workspaceUpdate>;
+
+const variableKey = z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid identifier');
+const variableValue = z.string().max(256 * 1024);
+const variableDescription = z.string().max(512);
+
+export const variableInput = z.object({
+  key: variableKey,
+  value: variableValue.default(''),
+  category: z.enum(variableCategories),
+  hcl: z.boolean().default(false),
+  sensitive: z.boolean().default(false),
+  description: variableDescription.default(''),
+});
+/** The category of a variable cannot change: delete it and create another. */
+export const variableUpdate = z.object({
+  key: variableKey.optional(),
+  value: variableValue.optional(),
+  hcl: z.boolean().optional(),
+  sensitive: z.boolean().optional(),
+  description: variableDescription.optional(),
+});
+export type VariableInput = z.input<typeof variableInput> | z.input<typeof variableUpdate>;
+
+export const runInput = z.object({
+  message: z.string().max(2000).optional(),
+  'is-destroy': z.boolean().optional(),
+  'plan-only': z.boolean().optional(),
+  /** Unset: the workspace's auto-apply setting decides. */
+  'auto-apply': z.boolean().optional(),
+});
+
+export const poolInput = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, -, _ and .'),
+});
+
+export const poolTokenInput = z.object({ description: z.string().max(256).default('') });
+
+export const configurationVersionInput = z.object({
+  'auto-queue-runs': z.boolean().optional(),
+  speculative: z.boolean().optional(),
+});
+
+/** A request document of `type` with `attributes`. */
+export function requestOf<const Type extends string, Attributes extends z.ZodType>(type: Type, attributes: Attributes) {
+  return z.object({ data: z.object({ type: z.literal(type), attributes }) });
+}

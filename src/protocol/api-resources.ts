@@ -1,0 +1,209 @@
+// The resources of the Outpost API v2 (/api/v2), once, for the server that
+// presents them, the CLI that reads them and the tests that check them.
+// The API follows TFE API v2 conventions (JSON:API documents, dasherized
+// attribute names, TFE type names), so attribute keys are kept exactly as
+// they travel; docs/api.md documents every field.
+//
+// Compatibility: clients parse attributes loosely (a newer server may add
+// attributes, which pass through untouched: the CLI's `--json` prints what
+// the server sent). Adding an attribute is compatible; removing or renaming
+// one is not.
+import { z } from 'zod';
+import { agentStatuses, engines, runStatuses } from './statuses.ts';
+import { errorCodes } from './errors.ts';
+
+const timestamp = z.string();
+
+export const resourceIdentifier = z.object({ type: z.string(), id: z.string() });
+export type ResourceIdentifier = z.infer<typeof resourceIdentifier>;
+
+export const relationship = z.object({ data: z.union([resourceIdentifier, z.array(resourceIdentifier), z.null()]) });
+export type Relationship = z.infer<typeof relationship>;
+
+/** A JSON:API resource object of one type, with its attributes' schema. */
+function resource<const Type extends string, Attributes extends z.ZodType>(type: Type, attributes: Attributes) {
+  return z.object({
+    id: z.string(),
+    type: z.literal(type),
+    attributes,
+    relationships: z.record(z.string(), relationship).optional(),
+    links: z.record(z.string(), z.string()).optional(),
+  });
+}
+
+export interface Resource<Type extends string, Attributes> {
+  readonly id: string;
+  readonly type: Type;
+  readonly attributes: Attributes;
+  readonly relationships?: Readonly<Record<string, Relationship>>;
+  readonly links?: Readonly<Record<string, string>>;
+}
+
+/** The id a to-one relationship points at, if the server included it. */
+export function relatedId(resource: Pick<Resource<string, unknown>, 'relationships'>, name: string): string | undefined {
+  const data = resource.relationships?.[name]?.data;
+  if (data === null || data === undefined || Array.isArray(data)) return undefined;
+  return (data as ResourceIdentifier).id;
+}
+
+export const organizationAttributes = z.looseObject({
+  name: z.string(),
+  'created-at': timestamp,
+});
+export const organizationResource = resource('organizations', organizationAttributes);
+export type Organization = z.infer<typeof organizationResource>;
+
+export const poolAttributes = z.looseObject({
+  name: z.string(),
+  'created-at': timestamp,
+  /** Agents registered and not deregistered. */
+  'agent-count': z.number().int(),
+  'organization-scoped': z.boolean(),
+});
+export const poolResource = resource('agent-pools', poolAttributes);
+export type Pool = z.infer<typeof poolResource>;
+
+export const poolTokenAttributes = z.looseObject({
+  /** The secret: present only in the response that created the token. */
+  token: z.string().optional(),
+  description: z.string().nullable(),
+  'created-at': timestamp,
+  'last-used-at': timestamp.nullable(),
+  'revoked-at': timestamp.nullable(),
+});
+export const poolTokenResource = resource('authentication-tokens', poolTokenAttributes);
+export type PoolToken = z.infer<typeof poolTokenResource>;
+
+export const agentAttributes = z.looseObject({
+  name: z.string(),
+  status: z.enum(agentStatuses),
+  version: z.string(),
+  driver: z.string(),
+  concurrency: z.number().int(),
+  /** Runs one job, then exits (serverless tasks). */
+  single: z.boolean(),
+  'registered-at': timestamp,
+  'last-ping-at': timestamp.nullable(),
+  'running-jobs': z.number().int(),
+});
+export const agentResource = resource('agents', agentAttributes);
+export type Agent = z.infer<typeof agentResource>;
+
+export const workspaceAttributes = z.looseObject({
+  name: z.string(),
+  'auto-apply': z.boolean(),
+  'working-directory': z.string(),
+  engine: z.enum(engines),
+  /** The engine version (TFE's name for it, whichever engine is used). */
+  'terraform-version': z.string(),
+  'execution-mode': z.literal('agent'),
+  locked: z.boolean(),
+  'created-at': timestamp,
+  'updated-at': timestamp,
+});
+export const workspaceResource = resource('workspaces', workspaceAttributes);
+export type Workspace = z.infer<typeof workspaceResource>;
+
+export const variableCategories = ['terraform', 'env'] as const;
+export type VariableCategory = (typeof variableCategories)[number];
+
+export const variableAttributes = z.looseObject({
+  key: z.string(),
+  /** null when the variable is sensitive: sensitive values are write-only. */
+  value: z.string().nullable(),
+  category: z.enum(variableCategories),
+  hcl: z.boolean(),
+  sensitive: z.boolean(),
+  description: z.string().nullable(),
+});
+export const variableResource = resource('vars', variableAttributes);
+export type Variable = z.infer<typeof variableResource>;
+
+export const configurationVersionStatuses = ['pending', 'uploaded', 'errored'] as const;
+export const configurationVersionAttributes = z.looseObject({
+  status: z.enum(configurationVersionStatuses),
+  source: z.string(),
+  /** Bytes of the uploaded archive; null until it is uploaded. */
+  size: z.number().int().nullable(),
+  'auto-queue-runs': z.boolean(),
+  'created-at': timestamp,
+  'uploaded-at': timestamp.nullable(),
+  /** Absolute URL to PUT the .tar.gz to; present while the status is pending. */
+  'upload-url': z.string().nullable().optional(),
+  'error-message': z.string().nullable().optional(),
+});
+export const configurationVersionResource = resource('configuration-versions', configurationVersionAttributes);
+export type ConfigurationVersion = z.infer<typeof configurationVersionResource>;
+
+export const runAttributes = z.looseObject({
+  status: z.enum(runStatuses),
+  message: z.string().nullable(),
+  'is-destroy': z.boolean(),
+  'plan-only': z.boolean(),
+  'auto-apply': z.boolean(),
+  /** null until the plan has finished, like the counts below. */
+  'has-changes': z.boolean().nullable(),
+  'resource-additions': z.number().int().nullable(),
+  'resource-changes': z.number().int().nullable(),
+  'resource-destructions': z.number().int().nullable(),
+  /** A code of the error catalogue (src/protocol/errors.ts) when the run errored. */
+  'error-code': z.enum(errorCodes).nullable().optional(),
+  'error-message': z.string().nullable(),
+  'created-at': timestamp,
+  'status-timestamps': z.record(z.string(), timestamp),
+});
+export const runResource = resource('runs', runAttributes);
+export type Run = z.infer<typeof runResource>;
+
+export const phaseStatuses = ['pending', 'queued', 'running', 'finished', 'errored', 'canceled', 'unreachable'] as const;
+export type PhaseStatus = (typeof phaseStatuses)[number];
+
+/** A phase has ended: its log will not grow any more. */
+export function isPhaseOver(status: PhaseStatus): boolean {
+  return status === 'finished' || status === 'errored' || status === 'canceled' || status === 'unreachable';
+}
+
+/** The plan or the apply of a run: they share their shape, as in TFE. */
+export const phaseAttributes = z.looseObject({
+  status: z.enum(phaseStatuses),
+  'has-changes': z.boolean().nullable().optional(),
+  'resource-additions': z.number().int().nullable(),
+  'resource-changes': z.number().int().nullable(),
+  'resource-destructions': z.number().int().nullable(),
+  'log-read-url': z.string().optional(),
+});
+export type PhaseKind = 'plan' | 'apply';
+export const planResource = resource('plans', phaseAttributes);
+export const applyResource = resource('applies', phaseAttributes);
+export type Phase = z.infer<typeof planResource> | z.infer<typeof applyResource>;
+
+export const stateVersionAttributes = z.looseObject({
+  serial: z.number().int(),
+  lineage: z.string(),
+  size: z.number().int(),
+  sha256: z.string(),
+  'created-at': timestamp,
+  'hosted-state-download-url': z.string(),
+});
+export const stateVersionResource = resource('state-versions', stateVersionAttributes);
+export type StateVersion = z.infer<typeof stateVersionResource>;
+
+export const stateOutputAttributes = z.looseObject({
+  name: z.string(),
+  /** null when the output is sensitive. */
+  value: z.unknown(),
+  sensitive: z.boolean(),
+  type: z.unknown(),
+});
+export const stateOutputResource = resource('state-version-outputs', stateOutputAttributes);
+export type StateOutput = z.infer<typeof stateOutputResource>;
+
+/** A JSON:API document whose `data` is one resource of `schema`. */
+export function documentOf<Schema extends z.ZodType>(schema: Schema) {
+  return z.object({ data: schema });
+}
+
+/** A JSON:API document whose `data` is a list of resources of `schema`. */
+export function listDocumentOf<Schema extends z.ZodType>(schema: Schema) {
+  return z.object({ data: z.array(schema) });
+}
