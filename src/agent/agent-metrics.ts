@@ -5,7 +5,7 @@
 // own counts.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-/** How a job ended on this agent (JobEnd in job-runner.ts); listed so each series exists from the start. */
+/** How a job ended on this agent (JobEnd in job-end.ts); listed so each series exists from the start. */
 const jobResults = ['succeeded', 'failed', 'canceled', 'not_started', 'abandoned', 'stopped'] as const;
 
 /**

@@ -1,39 +1,55 @@
-// The agent process: registers with the pool token, keeps one long-poll open
-// for jobs and signals, heartbeats to keep leases alive, and runs up to
-// `concurrency` jobs at once (one, then exit, in single mode).
-import { readdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+// The agent process: registers with the pool token (or, after a restart with
+// job containers still running, continues its previous registration and
+// takes those jobs back), keeps one long-poll open for jobs and signals,
+// heartbeats to keep leases alive, and runs up to `concurrency` jobs at once
+// (one, then exit, in single mode).
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobAssignment, JobSignal } from '../protocol/agent-api.ts';
+import type { JobAssignment, JobSignal, RegisterResponse } from '../protocol/agent-api.ts';
+import { backoff } from '../protocol/backoff.ts';
 import { AuthError, isTransient } from './control-plane-client.ts';
+import { agentExitCodes, type AgentExitCode } from './exit-codes.ts';
 import { JobRunner, type AgentDeps, type JobEnd } from './job-runner.ts';
+import { removeLeftover, sortLeftovers, type RecoveredTask } from './leftover-tasks.ts';
+import { RegistrationStore, type AgentIdentity } from './agent-registration.ts';
+import { agentVersion } from './agent-version.ts';
 import type { StopAction } from './shutdown-config.ts';
 import type { PersistedTask } from './task-handles.ts';
 
 export type { AgentDeps };
 
-export const agentVersion = '0.1.0';
-
 /** Where the agent is in its life, for /readyz: only `ready` takes work. */
 export type AgentLifecycle = 'starting' | 'ready' | 'draining' | 'stopped';
 
 export class AgentStoppedError extends Error {
-  readonly exitCode: number;
-  constructor(message: string, exitCode: number) {
+  readonly exitCode: AgentExitCode;
+  constructor(message: string, exitCode: AgentExitCode) {
     super(message);
     this.name = 'AgentStoppedError';
     this.exitCode = exitCode;
   }
 }
 
+/** A failed poll is retried from 1 s on, doubling to 15 s: a restarted server is found within seconds, a long outage costs little. */
+const pollRetryBackoff = { baseMs: 500, maxMs: 15_000 } as const;
+/** A failed heartbeat is retried sooner than the interval (the interval caps it), to reach a restarted server early in the window before it judges leases. */
+const heartbeatRetryBaseMs = 500;
+/** While draining, leases of the jobs still running are renewed at least this often. */
+const drainingHeartbeatMs = 1_000;
+/** The shortest a heartbeat may wait for its answer. */
+const minHeartbeatTimeoutMs = 1_000;
+/** How long a restarted agent keeps trying to reach the control plane to continue its session, as registration does. */
+const resumeBudgetMs = 5 * 60_000;
+
 export class OutpostAgent {
   readonly #deps: AgentDeps;
+  readonly #registrations: RegistrationStore;
   readonly #running = new Map<string, JobRunner>();
   readonly #stopping = new AbortController();
   /** Aborted once the agent is stopping and no job is left: ends a heartbeat in flight. */
   readonly #idleStop = new AbortController();
-  /** How far the stop has gone (shutdown.ts drives it); undefined while running. */
+  /** How far the stop has gone (shutdown.ts drives it) and why; undefined while running. */
   #stopAction: StopAction | undefined;
+  #stopReason = '';
   readonly #handedBack: Promise<void>[] = [];
   #poll: AbortController | undefined;
   /** How many jobs the open poll asked for. */
@@ -47,6 +63,7 @@ export class OutpostAgent {
 
   constructor(deps: AgentDeps) {
     this.#deps = deps;
+    this.#registrations = new RegistrationStore(deps.config.dataDir);
   }
 
   /**
@@ -56,6 +73,7 @@ export class OutpostAgent {
    */
   stop(action: StopAction = 'drain', reason = 'asked to stop'): void {
     this.#stopAction = action;
+    this.#stopReason = reason;
     this.#stopping.abort();
     this.#poll?.abort();
     for (const runner of this.#running.values()) void runner.stopForAgent(action, reason);
@@ -74,35 +92,27 @@ export class OutpostAgent {
   }
 
   /** Runs until stopped; resolves with the process exit code. */
-  async run(): Promise<number> {
-    const { config, logger, client } = this.#deps;
-    if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', 2);
-    const leftovers = await this.#removeLeftovers();
+  async run(): Promise<AgentExitCode> {
+    const { config, logger } = this.#deps;
+    if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', agentExitCodes.invalidConfiguration);
+    const leftovers = await sortLeftovers(this.#deps);
+    let adopted: RecoveredTask[];
     try {
-      const registered = await client.register(
-        config.token,
-        { name: config.name, version: agentVersion, driver: this.#deps.driver.name, concurrency: config.single ? 1 : config.concurrency, single: config.single },
-        this.#stopping.signal,
-      );
-      this.#session = registered.session_token;
-      this.#agentId = registered.agent_id;
-      this.#heartbeatMs = registered.heartbeat_interval_ms;
-      logger.info({ agent: registered.agent_id, pool: registered.pool_id, driver: this.#deps.driver.name, concurrency: config.concurrency, single: config.single }, 'registered');
-      for (const task of leftovers) {
-        await client.reportLost(this.#session, task.jobId, task.leaseId).then(
-          () => logger.warn({ job: task.jobId }, 'reported a job the previous agent process was running as lost'),
-          (error: unknown) => logger.info({ job: task.jobId, err: (error as Error).message }, 'the server had already moved on from a job of the previous agent process'),
-        );
-      }
+      const opened = await this.#registerOrResume({ url: config.url, poolToken: config.token, name: config.name }, leftovers.recovered);
+      adopted = opened.adopted;
+      await this.#reportLost([...leftovers.lost, ...opened.lost]);
     } catch (error) {
-      if (error instanceof AuthError) throw new AgentStoppedError(`the control plane refused the pool token (${error.code}): ${error.message}`, 3);
+      // A container is never left running for a job nobody follows.
+      for (const { task } of leftovers.recovered) await removeLeftover(this.#deps, task);
+      if (error instanceof AuthError) throw new AgentStoppedError(`the control plane refused the pool token (${error.code}): ${error.message}`, agentExitCodes.tokenRefused);
       // Asked to stop while the server could not be reached: nothing was taken, nothing to hand back.
       if (this.#stopping.signal.aborted) {
         logger.info('stopped before the control plane answered the registration');
-        return 0;
+        return agentExitCodes.stopped;
       }
       throw error;
     }
+    for (const recovered of adopted) this.#follow(JobRunner.recovered(recovered.task, recovered.running, this.#runnerDeps()));
     const heartbeat = this.#heartbeatLoop();
     try {
       await this.#claimLoop();
@@ -114,14 +124,92 @@ export class OutpostAgent {
       await heartbeat;
       await Promise.allSettled(this.#handedBack);
       if (!this.#fatal) await this.#leavePool();
+      // Every job ended: nothing is left for a later process of this agent to take back.
+      await this.#registrations.remove();
     }
     if (this.#fatal) throw this.#fatal;
     if (config.single) {
       const ran = this.#singleResult !== 'not_started' && this.#singleResult !== 'abandoned' && this.#singleResult !== undefined;
       if (!ran) logger.error({ result: this.#singleResult ?? 'no job' }, 'single mode: the job could not run (see its run log); exiting 1');
-      return ran ? 0 : 1;
+      return ran ? agentExitCodes.stopped : agentExitCodes.failed;
     }
-    return 0;
+    return agentExitCodes.stopped;
+  }
+
+  /**
+   * Continues the previous process's registration when it left sandboxes
+   * the driver recovered and the control plane still accepts its session
+   * token (agent-registration.ts); otherwise registers anew. Returns the recovered jobs
+   * the control plane still holds for this agent, and those it had to give
+   * up: with a new registration, all of them (to report lost, as when the
+   * driver cannot recover).
+   */
+  async #registerOrResume(identity: AgentIdentity, recovered: RecoveredTask[]): Promise<{ adopted: RecoveredTask[]; lost: PersistedTask[] }> {
+    const { config, logger, client, driver } = this.#deps;
+    const saved = recovered.length > 0 ? await this.#registrations.load(identity) : undefined;
+    const resumed = saved ? await this.#resume(saved, recovered) : undefined;
+    if (saved && resumed) {
+      this.#useRegistration(saved);
+      logger.info({ agent: saved.agent_id, pool: saved.pool_id, adopted: resumed.adopted.map(({ task }) => task.jobId) }, 'continued the registration of the previous agent process');
+      for (const { task } of resumed.stale) {
+        logger.warn({ job: task.jobId }, 'the server had already moved on from a job of the previous agent process');
+        await removeLeftover(this.#deps, task);
+      }
+      return { adopted: resumed.adopted, lost: [] };
+    }
+    const registered = await client.register(
+      identity.poolToken,
+      { name: config.name, version: agentVersion, driver: driver.name, concurrency: config.single ? 1 : config.concurrency, single: config.single },
+      this.#stopping.signal,
+    );
+    this.#useRegistration(registered);
+    logger.info({ agent: registered.agent_id, pool: registered.pool_id, driver: driver.name, concurrency: config.concurrency, single: config.single }, 'registered');
+    if (driver.capabilities().recover) await this.#registrations.save(identity, registered);
+    for (const { task } of recovered) await removeLeftover(this.#deps, task);
+    return { adopted: [], lost: recovered.map(({ task }) => task) };
+  }
+
+  /**
+   * One heartbeat with the saved session token, listing the recovered jobs:
+   * it extends the leases the control plane still holds for this agent and
+   * names the others stale. Undefined when the token is no longer valid (the
+   * agent was deregistered, or its pool token revoked).
+   */
+  async #resume(saved: RegisterResponse, recovered: RecoveredTask[]): Promise<{ adopted: RecoveredTask[]; stale: RecoveredTask[] } | undefined> {
+    const running = recovered.map(({ task }) => ({ job_id: task.jobId, lease_id: task.leaseId }));
+    const started = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const answer = await this.#deps.client.heartbeat(saved.session_token, { status: 'busy', running }, Math.max(minHeartbeatTimeoutMs, saved.heartbeat_interval_ms), this.#stopping.signal);
+        const stale = new Set(answer.stale);
+        return { adopted: recovered.filter(({ task }) => !stale.has(task.jobId)), stale: recovered.filter(({ task }) => stale.has(task.jobId)) };
+      } catch (error) {
+        if (!isTransient(error)) {
+          this.#deps.logger.info({ err: (error as Error).message }, 'the control plane no longer accepts the previous registration; registering anew');
+          return undefined;
+        }
+        if (this.#stopping.signal.aborted || Date.now() - started >= resumeBudgetMs) throw error;
+        // Retried as a poll is: a restarted server is found within seconds.
+        await sleep(backoff(attempt, pollRetryBackoff), undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  #useRegistration(registration: RegisterResponse): void {
+    this.#session = registration.session_token;
+    this.#agentId = registration.agent_id;
+    this.#heartbeatMs = registration.heartbeat_interval_ms;
+  }
+
+  /** Jobs of the previous process that the agent does not take back: the control plane ends them now instead of when their lease lapses. */
+  async #reportLost(tasks: PersistedTask[]): Promise<void> {
+    const { client, logger } = this.#deps;
+    for (const task of tasks) {
+      await client.reportLost(this.#session, task.jobId, task.leaseId).then(
+        () => logger.warn({ job: task.jobId }, 'reported a job the previous agent process was running as lost'),
+        (error: unknown) => logger.info({ job: task.jobId, err: (error as Error).message }, 'the server had already moved on from a job of the previous agent process'),
+      );
+    }
   }
 
   /** OUTPOST_AGENT_DISCONNECT_ON_STOP: leave the pool's list now, or let the server mark the agent offline when it falls silent. */
@@ -135,32 +223,6 @@ export class OutpostAgent {
       () => logger.info('deregistered from the pool'),
       (error: unknown) => logger.warn({ err: (error as Error).message }, 'could not deregister'),
     );
-  }
-
-  /**
-   * Sandboxes and job directories a previous agent process left behind (it
-   * crashed or was killed): their jobs' leases lapse on the server, which
-   * re-queues a plan and fails an apply; nothing of them may keep running.
-   */
-  async #removeLeftovers(): Promise<PersistedTask[]> {
-    const { driver, handles, logger, config } = this.#deps;
-    const left = await handles.list();
-    const lost: PersistedTask[] = [];
-    for (const handle of left) {
-      const recovered = await driver.recover(handle).catch(() => undefined);
-      if (recovered) continue;
-      lost.push(handle);
-      await driver.destroy(handle).catch((error: unknown) => logger.warn({ err: error, job: handle.jobId }, 'could not remove a leftover sandbox'));
-      await handles.remove(handle.jobId);
-      logger.warn({ job: handle.jobId, driver: handle.driver }, 'removed the sandbox of a job the previous agent process left running');
-    }
-    const orphans = await driver.removeOrphans(new Set(left.map((h) => h.jobId))).catch(() => 0);
-    if (orphans > 0) logger.warn({ count: orphans }, 'removed sandboxes no job owns');
-    const jobsDir = path.join(config.dataDir, 'jobs');
-    for (const name of await readdir(jobsDir).catch(() => [] as string[])) {
-      await rm(path.join(jobsDir, name), { recursive: true, force: true });
-    }
-    return lost;
   }
 
   #capacity(): number {
@@ -192,11 +254,11 @@ export class OutpostAgent {
       } catch (error) {
         if (this.#poll.signal.aborted) continue;
         if (error instanceof AuthError) {
-          this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, 3);
+          this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, agentExitCodes.tokenRefused);
           break;
         }
         failures++;
-        const delay = Math.min(15_000, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        const delay = backoff(failures, pollRetryBackoff);
         // An unreachable server was already reported once by the client.
         this.#deps.logger[isTransient(error) ? 'debug' : 'warn']({ err: (error as Error).message, retryInMs: Math.round(delay) }, 'poll failed');
         await sleep(delay, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
@@ -205,11 +267,15 @@ export class OutpostAgent {
   }
 
   #runningJobs() {
-    return [...this.#running.values()].map((runner) => ({ job_id: runner.assignment.job_id, lease_id: runner.assignment.lease_id }));
+    return [...this.#running.values()].map((runner) => ({ job_id: runner.job.job_id, lease_id: runner.job.lease_id }));
   }
 
   #applySignals(signals: JobSignal[]): void {
     for (const signal of signals) void this.#running.get(signal.job_id)?.signal(signal.action);
+  }
+
+  #runnerDeps() {
+    return { ...this.#deps, agentId: this.#agentId, session: () => this.#session };
   }
 
   #startJob(assignment: JobAssignment): void {
@@ -217,21 +283,28 @@ export class OutpostAgent {
       this.#handBack(assignment);
       return;
     }
-    this.#jobsStarted++;
-    const runner = new JobRunner(assignment, { ...this.#deps, agentId: this.#agentId, session: () => this.#session });
-    this.#running.set(assignment.job_id, runner);
-    this.#deps.metrics?.jobStarted();
     this.#deps.logger.info({ job: assignment.job_id, run: assignment.run_id, kind: assignment.kind }, 'job claimed');
+    this.#follow(JobRunner.claimed(assignment, this.#runnerDeps()));
+  }
+
+  /** Runs a job to its end, counting it against this agent's slots meanwhile. */
+  #follow(runner: JobRunner): void {
+    const { job } = runner;
+    this.#jobsStarted++;
+    this.#running.set(job.job_id, runner);
+    this.#deps.metrics?.jobStarted();
+    // A job taken back after a restart while the agent was already asked to stop.
+    if (this.#stopAction !== undefined) void runner.stopForAgent(this.#stopAction, this.#stopReason);
     const done = runner
       .run()
       .catch((error: unknown) => {
-        this.#deps.logger.error({ err: error, job: assignment.job_id }, 'job runner failed');
+        this.#deps.logger.error({ err: error, job: job.job_id }, 'job runner failed');
         return 'abandoned' as JobEnd;
       })
       .then((end) => {
         if (this.#deps.config.single) this.#singleResult = end;
         this.#deps.metrics?.jobFinished(end);
-        this.#running.delete(assignment.job_id);
+        this.#running.delete(job.job_id);
         // A poll that asked for no slots cannot get this slot's work: ask
         // again. One that asked for slots is left open: the server may be
         // claiming jobs for it right now, and aborting it would lose them
@@ -272,16 +345,16 @@ export class OutpostAgent {
     let failures = 0;
     for (;;) {
       if (!this.#stopping.signal.aborted) {
-        const wait = failures === 0 ? this.#heartbeatMs : Math.min(this.#heartbeatMs, 500 * 2 ** Math.min(failures, 6)) * (0.5 + Math.random() / 2);
+        const wait = failures === 0 ? this.#heartbeatMs : backoff(failures, { baseMs: heartbeatRetryBaseMs, maxMs: this.#heartbeatMs });
         await sleep(wait, undefined, { signal: this.#stopping.signal }).catch(() => undefined);
       } else if (this.#running.size > 0) {
         // Draining: keep the leases of the jobs still running alive.
-        await sleep(Math.min(this.#heartbeatMs, 1_000));
+        await sleep(Math.min(this.#heartbeatMs, drainingHeartbeatMs));
       }
       if (this.#fatal || (this.#stopping.signal.aborted && this.#running.size === 0)) break;
       try {
         const status = this.#stopping.signal.aborted ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';
-        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() }, Math.max(1_000, this.#heartbeatMs), this.#idleStop.signal);
+        const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() }, Math.max(minHeartbeatTimeoutMs, this.#heartbeatMs), this.#idleStop.signal);
         failures = 0;
         this.#applySignals(response.signals);
         for (const jobId of response.stale) {
@@ -291,7 +364,7 @@ export class OutpostAgent {
       } catch (error) {
         this.#deps.metrics?.heartbeatFailed();
         if (error instanceof AuthError) {
-          this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, 3);
+          this.#fatal = new AgentStoppedError(`the control plane revoked this agent (${error.code}): ${error.message}`, agentExitCodes.tokenRefused);
           for (const runner of this.#running.values()) void runner.abandon();
           this.#poll?.abort();
           break;

@@ -22,6 +22,7 @@ import {
   type RegisterRequest,
   type RegisterResponse,
 } from '../protocol/agent-api.ts';
+import { backoff } from '../protocol/backoff.ts';
 import { connectionPool, exchange, readBody } from '../protocol/http-exchange.ts';
 
 export class AuthError extends Error {
@@ -67,7 +68,8 @@ interface CallOptions {
 export const jobCallBudgetMs = 15 * 60_000;
 /** Calls that carry a job update answer quickly; one that takes longer than this went astray. */
 const updateAttemptTimeoutMs = 60_000;
-const maxRetryDelayMs = 15_000;
+/** Retries of one call: 0.25 s doubling to 15 s, so a restarted server is reached within seconds and a long outage costs a request per 15 s. */
+const retryBackoff = { baseMs: 250, maxMs: 15_000 } as const;
 /** A stopping agent waits this long for its deregistration, then exits anyway. */
 const deregisterTimeoutMs = 1_000;
 /** Silence on a connection for this long fails the attempt: longer than any long-poll the server holds (≤ 60 s). */
@@ -126,6 +128,18 @@ export class ControlPlaneClient {
     return logAppendResponse.parse(result).size;
   }
 
+  /**
+   * How many bytes of the job's log the control plane holds: an empty chunk
+   * at offset 0, which it acknowledges with the log's size (bytes it has are
+   * never stored twice). A lease it no longer holds is refused (409
+   * lease_stale, or 404 once the job is another agent's). An agent that took
+   * back a sandbox after a restart continues the log from there.
+   */
+  async logSize(session: string, jobId: string, leaseId: string): Promise<number> {
+    const options = { token: session, raw: Buffer.alloc(0), query: { lease_id: leaseId, offset: 0 }, retryForMs: jobCallBudgetMs, attemptTimeoutMs: updateAttemptTimeoutMs };
+    return logAppendResponse.parse(await this.#call('PUT', agentPaths.jobLogs(jobId), options)).size;
+  }
+
   async reportLost(session: string, jobId: string, leaseId: string): Promise<void> {
     await this.#call('POST', agentPaths.jobLost(jobId), { token: session, body: { lease_id: leaseId }, retryForMs: 30_000 });
   }
@@ -153,7 +167,7 @@ export class ControlPlaneClient {
         this.#unreachable(path, error as Error);
         const budget = options.retryForMs;
         if (budget !== undefined && Date.now() - started >= budget) throw error;
-        const delay = Math.min(maxRetryDelayMs, 250 * 2 ** Math.min(attempt, 7)) * (0.5 + Math.random() / 2);
+        const delay = backoff(attempt, retryBackoff);
         this.#logger.debug({ path, attempt: attempt + 1, retryInMs: Math.round(delay), err: (error as Error).message }, 'control plane request failed; retrying');
         await sleep(delay, undefined, { signal: options.signal }).catch(() => undefined);
       }

@@ -15,6 +15,7 @@
 // bound is dropped: its beginning and most recent end are kept, with a line
 // in the log saying how much was dropped between.
 import type { Logger } from 'pino';
+import { backoff } from '../protocol/backoff.ts';
 import { ByteQueue } from './byte-queue.ts';
 import { AuthError, ProtocolError, type ControlPlaneClient } from './control-plane-client.ts';
 import { LogSpill } from './log-spill.ts';
@@ -34,9 +35,12 @@ const spillLimitBytes = 512 * 1024 * 1024;
 const tailLimitBytes = 32 * 1024 * 1024;
 /** What close() keeps of a backlog it cannot ship in time: the end, where the error usually is. */
 const closingTailBytes = 256 * 1024;
+/** How long close() gives a job's log, by default, of a control plane that answers: ample for the 32 MiB held in memory. */
+const closeTimeoutMs = 60_000;
 /** How long close() waits for a control plane that cannot be reached, on top of its own timeout. */
 export const logOutageBudgetMs = 15 * 60_000;
-const maxRetryDelayMs = 10_000;
+/** A failed send is retried from the flush interval on, doubling to 10 s. */
+const retryBackoff = { baseMs: flushIntervalMs, maxMs: 10_000 } as const;
 
 function droppedLine(bytes: number): Buffer {
   return Buffer.from(`\n[outpost agent] ${bytes} bytes of output were dropped here: the job wrote faster than the control plane accepted its log\n`);
@@ -170,7 +174,7 @@ export class LogShipper {
    * `outageMs` more: a job that ends during an outage still gets its whole
    * log once the server is back. Short closes (a job given up on) do not wait out an outage.
    */
-  async close(timeoutMs = 60_000, outageMs = timeoutMs < 60_000 ? 0 : logOutageBudgetMs): Promise<void> {
+  async close(timeoutMs = closeTimeoutMs, outageMs = timeoutMs < closeTimeoutMs ? 0 : logOutageBudgetMs): Promise<void> {
     clearInterval(this.#timer);
     clearTimeout(this.#soon);
     this.#soon = undefined;
@@ -295,7 +299,7 @@ export class LogShipper {
       }
       // The client says once per outage that the server cannot be reached.
       this.#failures++;
-      const delay = Math.min(maxRetryDelayMs, flushIntervalMs * 2 ** Math.min(this.#failures - 1, 6)) * (0.5 + Math.random() / 2);
+      const delay = backoff(this.#failures - 1, retryBackoff);
       this.#retryAt = Date.now() + delay;
       this.#logger.debug({ err: (error as Error).message, retryInMs: Math.round(delay) }, 'log chunk not delivered; will retry');
       return false;

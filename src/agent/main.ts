@@ -1,16 +1,14 @@
 // `outpost agent run`: reads the agent's settings once, picks the driver,
 // and runs the agent until SIGTERM, SIGINT or SIGHUP (shutdown.ts: drain,
 // grace or force, a further signal escalating; after force, exit 130).
-// Exit codes: 0 stopped cleanly (or, in single mode, the job ran); 1 the
-// agent failed, or the single job could not run; 2 invalid configuration;
-// 3 the control plane refused or revoked the agent's token; 130 a signal
-// after `force` ended it before it could report its jobs.
+// Its exit codes are the table in exit-codes.ts (docs/cli.md, "Exit codes").
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config/settings.ts';
+import { loadOrReport } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { AgentStoppedError, OutpostAgent } from './agent.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
+import { agentExitCodes } from './exit-codes.ts';
 import { registryCredentials } from './cache-config.ts';
 import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
@@ -117,20 +115,12 @@ async function providerMirrorFor(
 }
 
 export async function runAgentCommand(): Promise<number> {
-  let config: AgentConfig;
-  try {
-    config = loadAgentConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`outpost agent: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadOrReport('outpost agent', () => loadAgentConfig());
+  if (config === undefined) return agentExitCodes.invalidConfiguration;
   const logger = createLogger({ format: config.logFormat, level: config.logLevel, name: 'outpost-agent' });
   if (!config.token) {
     logger.fatal('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) to a token created with `outpost pool token create`');
-    return 2;
+    return agentExitCodes.invalidConfiguration;
   }
   let created: Awaited<ReturnType<typeof createAgent>>;
   try {
@@ -138,7 +128,7 @@ export async function runAgentCommand(): Promise<number> {
   } catch (error) {
     if (error instanceof DriverUnavailableError) {
       logger.fatal(error.message);
-      return 2;
+      return agentExitCodes.invalidConfiguration;
     }
     throw error;
   }
@@ -152,7 +142,7 @@ export async function runAgentCommand(): Promise<number> {
     } catch (error) {
       logger.fatal({ err: (error as Error).message, host: config.healthHost, port: config.healthPort }, 'the health listener could not start (OUTPOST_AGENT_HEALTH_HOST / OUTPOST_AGENT_HEALTH_PORT)');
       await close();
-      return 1;
+      return agentExitCodes.failed;
     }
   }
   // Drain, grace or force (OUTPOST_AGENT_WORKER_ON_STOP_ACTION); each further signal goes one step on.
@@ -174,7 +164,7 @@ export async function runAgentCommand(): Promise<number> {
       return error.exitCode;
     }
     logger.fatal({ err: error }, 'agent failed');
-    return 1;
+    return agentExitCodes.failed;
   } finally {
     shutdown.dispose();
     await health?.close();

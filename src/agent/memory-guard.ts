@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { JobErrorInfo } from '../protocol/agent-api.ts';
 import type { AgentConfig } from './config.ts';
 import type { Driver, ExitResult, TaskHandle } from './drivers/driver.ts';
-import { exitError } from './job-outcome.ts';
+import { memoryLimitFailure, type Outcome } from './job-end.ts';
 import type { JobMemoryLimit } from './memory-limit.ts';
 
 export interface MemoryThresholds {
@@ -42,8 +42,8 @@ export interface MemoryGuardOptions extends MemoryThresholds {
   usage: () => Promise<number | undefined>;
   /** Writes a line into the run log. */
   log: (line: string) => void;
-  /** Interrupts the job as a cancel does (JobRunner: one SIGINT, never a second). */
-  interrupt: () => Promise<void>;
+  /** Interrupts the job as a cancel does (JobRunner: one SIGINT, never a second); `limitError` is how it fails unless it succeeds anyway. */
+  interrupt: (limitError: JobErrorInfo) => Promise<void>;
   logger: Logger;
 }
 
@@ -94,7 +94,7 @@ export class MemoryGuard {
       this.#interruptedAt = used;
       options.log(`Outpost agent: the job uses ${limit} (soft limit ${options.softLimitPercent} %): interrupting it so the engine can stop at a safe point and save state`);
       options.logger.warn({ usedMb: mib(used) }, 'memory guard: soft limit reached, interrupting the job');
-      await options.interrupt();
+      await options.interrupt(this.#limitError());
     }
     return decision;
   }
@@ -104,9 +104,11 @@ export class MemoryGuard {
    * succeed: failed for memory, not canceled. A kernel kill for memory that
    * came anyway (the engine went on allocating) is reported as that.
    */
-  failure(outcome: 'succeeded' | 'failed' | 'canceled', exit: ExitResult): JobErrorInfo | undefined {
-    if (!this.tripped || outcome === 'succeeded') return undefined;
-    if (exit.oomKilled) return exitError(exit);
+  failure(outcome: Outcome, exit: ExitResult): JobErrorInfo | undefined {
+    return this.tripped ? memoryLimitFailure(outcome, exit, this.#limitError()) : undefined;
+  }
+
+  #limitError(): JobErrorInfo {
     const { limitBytes, softLimitPercent } = this.#options;
     return {
       code: 'memory_limit',
@@ -128,7 +130,7 @@ export function startMemoryGuard(
   deps: { config: AgentConfig; driver: Driver; logger: Logger; memoryLimit?: JobMemoryLimit | undefined },
   handle: TaskHandle,
   log: (line: string) => void,
-  interrupt: () => Promise<void>,
+  interrupt: (limitError: JobErrorInfo) => Promise<void>,
 ): MemoryGuard | undefined {
   const { config, driver, memoryLimit } = deps;
   if (memoryLimit === undefined || driver.memoryUsage === undefined) return undefined;

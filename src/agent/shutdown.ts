@@ -10,6 +10,7 @@
 // the stop ended and exits 0 once none is left; only a signal after `force`
 // exits at once, without reporting, because whoever sends it will not wait.
 import type { Logger } from 'pino';
+import { agentExitCodes } from './exit-codes.ts';
 import type { StopAction } from './shutdown-config.ts';
 
 /** The part of the agent the stop drives. */
@@ -56,7 +57,7 @@ export class AgentShutdown {
     const next = nextStep[this.#step];
     if (next === 'exit') {
       this.#logger.warn({ signal, jobs: this.#agent.runningJobIds() }, 'stopping now (exit 130), without reporting the jobs still being killed: their leases lapse on the server');
-      this.#exit(130);
+      this.#exit(agentExitCodes.signalAfterForce);
       return;
     }
     this.#enter(next, `received ${signal} again`);

@@ -1,11 +1,32 @@
-// Persisted driver handles, one file per running job under the data dir, so
-// an agent that restarts finds the sandboxes its previous process left and
-// recovers or removes them (the handle is versioned: TaskHandle in drivers/driver.ts).
+// What the agent keeps of each running job in its data dir, one file per
+// job under tasks/, so that an agent that restarts finds the sandboxes its
+// previous process left: the driver's handle (versioned: TaskHandle in
+// drivers/driver.ts) and the lease, to report the job lost; and, for a
+// driver that can recover sandboxes, what the agent needs to take the job
+// back: which job it is, where its lines sit in the log (job-log.ts), and
+// what stopped it, if anything did (job-end.ts).
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { JobKind } from '../protocol/statuses.ts';
 import type { TaskHandle } from './drivers/driver.ts';
+import type { StopCause } from './job-end.ts';
+import type { LogLedger } from './job-log.ts';
 
-export type PersistedTask = TaskHandle & { leaseId: string };
+export interface PersistedTask extends TaskHandle {
+  leaseId: string;
+  /** Absent in a record an older agent wrote: such a job cannot be taken back, only reported lost. */
+  runId?: string;
+  jobKind?: JobKind;
+  log?: LogLedger;
+  stop?: StopCause;
+}
+
+/** A task with everything a restarted agent needs to take its job back. */
+export type RecoverableTask = PersistedTask & Required<Pick<PersistedTask, 'runId' | 'jobKind' | 'log'>>;
+
+export function isRecoverable(task: PersistedTask): task is RecoverableTask {
+  return typeof task.runId === 'string' && (task.jobKind === 'plan' || task.jobKind === 'apply') && typeof task.log?.base === 'number' && Array.isArray(task.log.lines);
+}
 
 export class TaskHandleStore {
   readonly #dir: string;
@@ -14,12 +35,11 @@ export class TaskHandleStore {
     this.#dir = path.join(dataDir, 'tasks');
   }
 
-  /** The lease is kept too: a restarted agent reports the job lost with it. */
-  async save(handle: TaskHandle, leaseId: string): Promise<void> {
+  /** Written whole and renamed into place, so a crash leaves the old record or the new one. */
+  async save(task: PersistedTask): Promise<void> {
     await mkdir(this.#dir, { recursive: true, mode: 0o700 });
-    const file = path.join(this.#dir, `${handle.jobId}.json`);
-    const record: PersistedTask = { ...handle, leaseId };
-    await writeFile(`${file}.tmp`, JSON.stringify(record), { mode: 0o600 });
+    const file = path.join(this.#dir, `${task.jobId}.json`);
+    await writeFile(`${file}.tmp`, JSON.stringify(task), { mode: 0o600 });
     await rename(`${file}.tmp`, file);
   }
 
@@ -27,7 +47,7 @@ export class TaskHandleStore {
     await rm(path.join(this.#dir, `${jobId}.json`), { force: true });
   }
 
-  /** Handles left by a previous agent process; unreadable or unknown-version files are dropped. */
+  /** Tasks left by a previous agent process; unreadable or unknown-version files are dropped. */
   async list(): Promise<PersistedTask[]> {
     let names: string[];
     try {
@@ -35,16 +55,16 @@ export class TaskHandleStore {
     } catch {
       return [];
     }
-    const handles: PersistedTask[] = [];
+    const tasks: PersistedTask[] = [];
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       try {
-        const handle = JSON.parse(await readFile(path.join(this.#dir, name), 'utf8')) as PersistedTask;
-        if (handle.version === 1 && typeof handle.jobId === 'string' && typeof handle.leaseId === 'string') handles.push(handle);
+        const task = JSON.parse(await readFile(path.join(this.#dir, name), 'utf8')) as PersistedTask;
+        if (task.version === 1 && typeof task.jobId === 'string' && typeof task.leaseId === 'string') tasks.push(task);
         else await rm(path.join(this.#dir, name), { force: true });
       } catch {
         await rm(path.join(this.#dir, name), { force: true });
       }
     }
-    return handles;
+    return tasks;
   }
 }

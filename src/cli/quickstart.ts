@@ -5,31 +5,24 @@
 import { fileURLToPath } from 'node:url';
 import { createAgent } from '../agent/main.ts';
 import { AgentShutdown } from '../agent/shutdown.ts';
-import { ConfigError } from '../config/settings.ts';
+import { loadOrReport } from '../config/settings.ts';
 import { createLogger } from '../logging/logger.ts';
 import { startServer } from '../server/main.ts';
 import { ApiClient } from './api-client.ts';
 import { ApiError } from './api-error.ts';
+import { exitCodes } from './exit-codes.ts';
 import { describeRunOutcome, fetchCurrentOutputs, formatStateOutputs } from './run-report.ts';
 import { followRun } from './run-follow.ts';
 import { startRun } from './run-start.ts';
-import { loadQuickstartConfig, type QuickstartConfig } from './quickstart-config.ts';
+import { loadQuickstartConfig } from './quickstart-config.ts';
 
 const exampleDir = fileURLToPath(new URL('../../examples/hello', import.meta.url));
 const poolName = 'quickstart';
 const workspaceName = 'example';
 
 export async function runQuickstartCommand(): Promise<number> {
-  let config: QuickstartConfig;
-  try {
-    config = loadQuickstartConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`outpost quickstart: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadOrReport('outpost quickstart', () => loadQuickstartConfig());
+  if (config === undefined) return exitCodes.usage;
   const say = (line = '') => process.stdout.write(`${line}\n`);
   // Component logs would interleave with the run's own log: warnings only.
   const logger = createLogger({ format: 'text', level: 'warn', name: 'outpost' });

@@ -8,6 +8,7 @@
 // twice and nothing is skipped. Run status is polled (every 500 ms) only to
 // bridge the gaps between phases, when no log is being written.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoff } from '../protocol/backoff.ts';
 import { isFinalRunStatus, type RunStatus } from '../protocol/statuses.ts';
 import type { OutpostApi } from './api-client.ts';
 import { ServerUnreachableError } from './api-error.ts';
@@ -21,8 +22,11 @@ export interface FollowOptions {
 
 const defaultPollIntervalMs = 500;
 const followIdleTimeoutMs = 60_000;
-// About half a minute of backoff: long enough to ride out a server restart.
+// About half a minute of backoff (0.5 s doubling to 5 s, eight times): long
+// enough to ride out a server restart. One follower brings no herd, so no
+// jitter: it would only make that half minute shorter by chance.
 const maxReconnects = 8;
+const reconnectBackoff = { baseMs: 500, maxMs: 5_000, jitter: false } as const;
 
 const planInProgress: ReadonlySet<RunStatus> = new Set(['pending', 'plan_queued', 'planning']);
 const applyInProgress: ReadonlySet<RunStatus> = new Set(['apply_queued', 'applying']);
@@ -104,7 +108,7 @@ async function followPhaseLog(api: OutpostApi, runId: string, kind: PhaseKind, p
       if (isIdleTimeout(error)) continue;
       failures = offset > offsetBefore ? 1 : failures + 1;
       if (failures > maxReconnects) throw error;
-      await sleep(Math.min(500 * 2 ** (failures - 1), 5000));
+      await sleep(backoff(failures - 1, reconnectBackoff));
       continue;
     }
     // The stream ended: normally because the phase is over. If it is not

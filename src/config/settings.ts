@@ -93,6 +93,21 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+/**
+ * A command's settings, or undefined after writing `<command>: invalid
+ * configuration: …` to stderr; the command then exits with its usage code
+ * (2). Any other error is not about settings and is thrown.
+ */
+export function loadOrReport<T>(command: string, load: () => T, stderr: NodeJS.WritableStream = process.stderr): T | undefined {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    stderr.write(`${command}: ${error.message}\n`);
+    return undefined;
+  }
+}
+
 // Parsers: each throws an Error whose message says what was expected.
 
 export const asString = (raw: string): string => raw;

@@ -8,6 +8,7 @@ import type { Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'n
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorDocument } from '../protocol/agent-api.ts';
+import { backoff } from '../protocol/backoff.ts';
 import { OutpostError, isErrorCode, type ErrorCode } from '../protocol/errors.ts';
 import { connectionPool, exchange, readBody } from '../protocol/http-exchange.ts';
 import { CanceledError } from './cancellation.ts';
@@ -131,7 +132,7 @@ export class ControlPlaneTransport {
           throw error;
         }
         if (Date.now() - started >= this.#retry.budgetMs) throw error.finalError;
-        const delay = Math.min(this.#retry.firstDelayMs * 2 ** (attempt - 1), this.#retry.maxDelayMs) * (0.5 + Math.random() / 2);
+        const delay = backoff(attempt - 1, { baseMs: this.#retry.firstDelayMs, maxMs: this.#retry.maxDelayMs });
         if (this.#unreachableSince === undefined) {
           this.#unreachableSince = Date.now();
           this.#onRetry(`${error.message}; retrying with backoff for up to ${formatDelay(this.#retry.budgetMs)}`);

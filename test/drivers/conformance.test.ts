@@ -1,7 +1,9 @@
 // One conformance suite for every driver (src/agent/drivers/driver.ts): start, output,
 // exit codes, the job directory and shared files, signals, stop with a
-// timeout, inspect, destroy, and what a restarted agent does with a sandbox
-// its previous process left (recover or destroy from the persisted handle).
+// timeout, inspect, destroy, orphans, and what a restarted agent does with a
+// sandbox its previous process left (recover it, or destroy it, from the
+// persisted handle). Where drivers differ, the suite branches on what their
+// capabilities declare, never on their names.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
@@ -9,7 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Driver, RunningTask, TaskSpec } from '../../src/agent/drivers/driver.ts';
-import { driversUnderTest } from './driver-harness.ts';
+import { driversUnderTest } from '../support/drivers-under-test.ts';
+
+/** Resolves once the task's output has ended. */
+function outputEnd(task: RunningTask): Promise<void> {
+  return task.output.readableEnded ? Promise.resolve() : new Promise((resolve) => task.output.once('end', resolve));
+}
 
 function collect(task: RunningTask): () => string {
   let text = '';
@@ -116,28 +123,89 @@ for (const underTest of driversUnderTest) {
       await assert.rejects(stat(task.handle.workdir), /ENOENT/);
     });
 
-    test('after an agent restart, a fresh driver recovers the sandbox or removes it from the persisted handle', async () => {
+    test('a driver that cannot recover says so: after an agent restart, recover gives nothing and destroy removes the leftover', async (t) => {
+      if (driver.capabilities().recover) {
+        t.skip('the driver declares that it recovers (see the recover tests)');
+        return;
+      }
       const task = await driver.start(spec('echo ready; sleep 30'));
       const output = collect(task);
       await until(() => output().includes('ready'), 'the task to start');
       const persisted = JSON.parse(JSON.stringify(task.handle)) as typeof task.handle;
       const restarted = await underTest.create(dataDir);
-      const recovered = await restarted.recover(persisted);
-      assert.equal(recovered !== undefined, restarted.capabilities().recover, 'recover must match the declared capability');
-      if (!recovered) {
-        await restarted.destroy(persisted);
-        await until(async () => !(await restarted.inspect(persisted)).running, 'the leftover sandbox to be gone');
+      assert.equal(await restarted.recover(persisted), undefined);
+      await restarted.destroy(persisted);
+      await until(async () => !(await restarted.inspect(persisted)).running, 'the leftover sandbox to be gone');
+    });
+
+    test('recover: after an agent restart, a fresh driver re-attaches to a running sandbox, reads its whole output again and gets its exit', async (t) => {
+      if (!driver.capabilities().recover) {
+        t.skip('the driver declares that it cannot recover');
+        return;
       }
+      // Output before and after the restart, a line without its end across it, and stderr among stdout.
+      const script = 'for i in 1 2 3; do echo before-$i; done; printf half-; echo err-before >&2; sleep 1.5; echo line; for i in 1 2 3; do echo after-$i; sleep 0.1; done; exit 5';
+      const task = await driver.start(spec(script));
+      const seen = collect(task);
+      await until(() => seen().includes('err-before'), 'the first output');
+      const persisted = JSON.parse(JSON.stringify(task.handle)) as typeof task.handle;
+      const restarted = await underTest.create(dataDir);
+      const recovered = await restarted.recover(persisted);
+      assert.ok(recovered, 'a running sandbox is recovered');
+      const replayed = collect(recovered);
+      const ended = outputEnd(recovered);
+      const exit = await restarted.wait(persisted);
+      await until(() => replayed().includes('after-3'), 'the replayed output');
+      await ended;
+      assert.equal(exit.code, 5);
+      await until(() => seen().includes('after-3'), 'the first stream to end');
+      assert.equal(replayed(), seen(), 'the recovered output is the same bytes as the live one, from the first');
+      assert.match(replayed(), /^before-1\nbefore-2\nbefore-3\nhalf-err-before\nline\nafter-1\nafter-2\nafter-3\n$/);
+      await restarted.destroy(persisted);
+      await until(async () => !(await restarted.inspect(persisted)).running, 'the sandbox to be gone');
+      assert.equal(await underTest.create(dataDir).then((again) => again.recover(persisted)), undefined, 'a destroyed sandbox cannot be recovered');
+    });
+
+    test('recover: a sandbox that exited while no agent ran is recovered with its output and its exit, until it is destroyed', async (t) => {
+      if (!driver.capabilities().recover) {
+        t.skip('the driver declares that it cannot recover');
+        return;
+      }
+      const task = await driver.start(spec('echo done-before-the-restart; exit 4'));
+      const seen = collect(task);
+      await driver.wait(task.handle);
+      await until(() => seen().includes('done-before'), 'the output');
+      const restarted = await underTest.create(dataDir);
+      const recovered = await restarted.recover(task.handle);
+      assert.ok(recovered, 'an exited sandbox not yet destroyed is recovered');
+      const replayed = collect(recovered);
+      const ended = outputEnd(recovered);
+      assert.equal((await restarted.wait(task.handle)).code, 4);
+      await ended;
+      assert.equal(replayed(), 'done-before-the-restart\n');
+      await restarted.destroy(task.handle);
+    });
+
+    test('recover refuses a handle whose sandbox belongs to another data dir', async (t) => {
+      if (!driver.capabilities().recover) {
+        t.skip('the driver declares that it cannot recover');
+        return;
+      }
+      const task = await driver.start(spec('echo ready; sleep 30'));
+      const otherDataDir = await mkdtemp(path.join(os.tmpdir(), `outpost-driver-${underTest.name}-other-`));
+      t.after(() => rm(otherDataDir, { recursive: true, force: true }));
+      const stranger = await underTest.create(otherDataDir);
+      assert.equal(await stranger.recover(task.handle), undefined);
+      await driver.destroy(task.handle);
     });
 
     test('removeOrphans removes sandboxes no handle accounts for, and keeps known ones', async () => {
       const known = await driver.start(spec('echo ready; sleep 30'));
       const orphan = await driver.start(spec('echo ready; sleep 30'));
+      await until(async () => (await driver.inspect(orphan.handle)).running, 'the orphan to run');
       const removed = await driver.removeOrphans(new Set([known.handle.jobId]));
-      if (underTest.name === 'docker') {
-        assert.equal(removed, 1);
-        await until(async () => !(await driver.inspect(orphan.handle)).running, 'the orphan to be removed');
-      }
+      assert.equal(removed, 1);
+      await until(async () => !(await driver.inspect(orphan.handle)).running, 'the orphan to be removed');
       assert.equal((await driver.inspect(known.handle)).running, true);
       await driver.destroy(known.handle);
       await driver.destroy(orphan.handle);

@@ -40,14 +40,21 @@ export interface ExitResult {
 
 export interface RunningTask {
   handle: TaskHandle;
-  /** The sandbox's stdout and stderr, interleaved as produced. */
+  /**
+   * The sandbox's stdout and stderr, interleaved as produced. From start(),
+   * the output from then on; from recover(), the whole output again from its
+   * first byte, the same bytes in the same order (the agent skips what the
+   * control plane already holds).
+   */
   output: Readable;
 }
 
 export interface DriverCapabilities {
-  /** Signals reach the operation (not only a hard kill). */
-  signals: boolean;
-  /** Sandboxes survive an agent restart and can be recovered. */
+  /**
+   * Sandboxes outlive the agent process and recover() re-attaches to them
+   * (output, exit): a restarted agent takes their jobs back instead of
+   * removing them.
+   */
   recover: boolean;
   /** The sandbox sees shared files read-only and nothing else of the agent's file system. */
   isolatesFiles: boolean;
@@ -69,9 +76,15 @@ export interface Driver {
   /** Removes everything the sandbox left (process group, work directory). */
   destroy(handle: TaskHandle): Promise<void>;
   inspect(handle: TaskHandle): Promise<{ running: boolean }>;
-  /** Re-attaches to a sandbox after an agent restart, if the driver can. */
+  /**
+   * After an agent restart: re-attaches to the sandbox of a persisted handle,
+   * running or exited but not yet destroyed, so that wait() gives its exit
+   * and the output is read again from its first byte. Undefined when the
+   * sandbox is gone (always, for a driver whose capabilities say it does not
+   * recover); throws when it is there but cannot be followed.
+   */
   recover(handle: TaskHandle): Promise<RunningTask | undefined>;
-  /** Removes sandboxes this agent created that no handle accounts for (a crash between create and persist). */
+  /** Removes the sandboxes of this agent's data dir that no handle accounts for (a crash between create and persist); returns how many. */
   removeOrphans(known: ReadonlySet<string>): Promise<number>;
   /** Memory the sandbox uses now, in bytes (undefined: not known); the memory guard watches it. */
   memoryUsage?(handle: TaskHandle): Promise<number | undefined>;

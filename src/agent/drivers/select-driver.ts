@@ -33,7 +33,7 @@ export async function dockerClient(dockerHost: string): Promise<Docker> {
 export async function selectDriver(config: AgentConfig, logger: Logger): Promise<{ driver: Driver; dataDir: string }> {
   if (config.driver === 'local') {
     logger.info({ driver: 'local', reason: 'OUTPOST_AGENT_DRIVER=local' }, 'driver selected');
-    return { driver: new LocalDriver(), dataDir: config.dataDir };
+    return { driver: new LocalDriver({ dataDir: config.dataDir }), dataDir: config.dataDir };
   }
   const failure = await pingDocker(config.dockerHost);
   if (failure !== undefined) {
@@ -44,7 +44,7 @@ export async function selectDriver(config: AgentConfig, logger: Logger): Promise
       );
     }
     logger.info({ driver: 'local', reason: `no Docker daemon answers at ${config.dockerHost} (${failure})` }, 'driver selected');
-    return { driver: new LocalDriver(), dataDir: config.dataDir };
+    return { driver: new LocalDriver({ dataDir: config.dataDir }), dataDir: config.dataDir };
   }
   const docker = await dockerClient(config.dockerHost);
   const placement = await detectPlacement(docker);

@@ -1,13 +1,11 @@
 // Binary cache eviction on real directories: fake entries with chosen sizes
 // (sparse files) and last use (the version directory's mtime).
-// node:test's test()/it()/describe() return promises the runner tracks itself;
-// until eslint.config.js allows them project-wide, say so here.
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { cachedVersions, capturingLogger, DAY, fakeEntry, MiB, offlineCache, setLastUse } from './eviction-fixture.ts';
+import { cachedVersions, capturingLogger, DAY, fakeEntry, MiB, offlineCache, setLastUse } from './eviction.test-support.ts';
 
 let scratch: string;
 

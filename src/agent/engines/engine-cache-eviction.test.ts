@@ -1,7 +1,5 @@
 // Eviction through EngineCache: racing acquire() of the same version, and the
 // real OpenTofu release from the local mirror downloaded again once evicted.
-// node:test's test()/it()/describe() return promises the runner tracks itself;
-// until eslint.config.js allows them project-wide, say so here.
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,9 +9,9 @@ import { tofuVersion } from '../../../test/support/toolchain.ts';
 import { OutpostError } from '../../protocol/errors.ts';
 import type { EngineLease } from './engine-cache.ts';
 import { EngineCache } from './engine-cache.ts';
-import { cachedVersions, capturingLogger, DAY, fakeEntry, MiB, offlineCache, setLastUse } from './eviction-fixture.ts';
-import type { ReleaseMirror} from './release-mirror-fixture.ts';
-import { reportedVersion, tofuRef, zipPath, useReleaseMirror } from './release-mirror-fixture.ts';
+import { cachedVersions, capturingLogger, DAY, fakeEntry, MiB, offlineCache, setLastUse } from './eviction.test-support.ts';
+import type { ReleaseMirror} from './release-mirror.test-support.ts';
+import { reportedVersion, tofuRef, zipPath, useReleaseMirror } from './release-mirror.test-support.ts';
 
 let mirror: ReleaseMirror;
 

@@ -5,8 +5,8 @@ import { mkdtemp, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { tofuBinary, tofuVersion } from '../../../test/support/toolchain.ts';
-import type { ReleaseMirror} from './release-mirror-fixture.ts';
-import { closedPort, rejection, sumsPath, zipPath, useReleaseMirror } from './release-mirror-fixture.ts';
+import type { ReleaseMirror} from './release-mirror.test-support.ts';
+import { closedPort, rejection, sumsPath, zipPath, useReleaseMirror } from './release-mirror.test-support.ts';
 
 let mirror: ReleaseMirror;
 

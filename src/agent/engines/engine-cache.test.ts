@@ -1,7 +1,5 @@
 // The engine cache downloading from a local mirror that serves a real OpenTofu
 // release zip: real downloads, verification, extraction, and `tofu version -json`.
-// node:test's test()/it()/describe() return promises the runner tracks itself;
-// until eslint.config.js allows them project-wide, say so here.
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -9,7 +7,7 @@ import { describe, it } from 'node:test';
 import { tofuBinary, tofuVersion } from '../../../test/support/toolchain.ts';
 import { EngineCache } from './engine-cache.ts';
 import type {
-  ReleaseMirror} from './release-mirror-fixture.ts';
+  ReleaseMirror} from './release-mirror.test-support.ts';
 import {
   rejection,
   reportedVersion,
@@ -19,7 +17,7 @@ import {
   zipName,
   zipPath,
   useReleaseMirror,
-} from './release-mirror-fixture.ts';
+} from './release-mirror.test-support.ts';
 
 let mirror: ReleaseMirror;
 

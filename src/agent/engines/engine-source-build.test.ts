@@ -12,8 +12,8 @@ import pino from 'pino';
 import { tofuVersion } from '../../../test/support/toolchain.ts';
 import { EngineCache } from './engine-cache.ts';
 import { EngineSourceBuild } from './engine-source-build.ts';
-import type { ReleaseMirror } from './release-mirror-fixture.ts';
-import { closedPort, rejection, useReleaseMirror } from './release-mirror-fixture.ts';
+import type { ReleaseMirror } from './release-mirror.test-support.ts';
+import { closedPort, rejection, useReleaseMirror } from './release-mirror.test-support.ts';
 
 let mirror: ReleaseMirror;
 useReleaseMirror((started) => (mirror = started));

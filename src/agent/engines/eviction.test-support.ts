@@ -7,7 +7,7 @@ import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { Engine } from '../../protocol/statuses.ts';
 import { EngineCache, type EngineCacheOptions } from './engine-cache.ts';
-import { closedPort } from './release-mirror-fixture.ts';
+import { closedPort } from './release-mirror.test-support.ts';
 import { engineBinaryName } from './release-files.ts';
 
 export const MiB = 1024 * 1024;

@@ -61,7 +61,10 @@ export function containerOptions(spec: TaskSpec, workdirHostPath: string, shared
     Image: settings.image,
     // Through the image's shell, as documented (a runner image must have
     // one: provisioners need it too), so a shell-less image fails at once.
-    Entrypoint: ['/bin/sh', '-c', 'exec "$@"', 'outpost-job'],
+    // Its stderr goes to stdout: one stream, in the order written, which the
+    // container's log replays byte for byte when an agent that restarted
+    // re-attaches (two streams are merged in a different order there).
+    Entrypoint: ['/bin/sh', '-c', 'exec "$@" 2>&1', 'outpost-job'],
     Cmd: spec.command.map(inContainer),
     Env: Object.entries(spec.env).map(([key, value]) => `${key}=${inContainer(value)}`),
     WorkingDir: containerJobDir,

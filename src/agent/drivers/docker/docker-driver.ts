@@ -1,8 +1,10 @@
 // The docker driver: one container per job from the runner image, through
 // the Docker Engine API (dockerode). The job operation and the engine come
 // from the agent, mounted read-only; the job directory is the only writable
-// mount. Containers carry agent and job labels so a restarted agent finds and
-// removes what its previous process left.
+// mount. Containers carry agent and job labels, and outlive the agent: a
+// restarted agent re-attaches to the containers of its jobs (their output
+// read again from the container's log, their exit waited for) and removes
+// whatever else of its data dir it finds.
 import { chown, mkdir, rm } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { PassThrough } from 'node:stream';
@@ -46,7 +48,7 @@ export class DockerDriver implements Driver {
 
   capabilities(): DriverCapabilities {
     const network = this.#settings.networkMode;
-    return { signals: true, recover: false, isolatesFiles: true, sharesAgentLoopback: network === 'host' || network.startsWith('container:') };
+    return { recover: true, isolatesFiles: true, sharesAgentLoopback: network === 'host' || network.startsWith('container:') };
   }
 
   async fingerprint(): Promise<{ healthy: boolean; detail: string }> {
@@ -88,22 +90,13 @@ export class DockerDriver implements Driver {
       await container.remove({ force: true }).catch(() => undefined);
       throw new OutpostError('sandbox_failed', startFailure(this.#settings.image, error));
     }
-    const exit = container.wait().then(async (result: { StatusCode: number }) => {
-      const info = await container.inspect().catch(() => undefined);
-      return exitOf(result.StatusCode, info?.State?.OOMKilled === true);
-    });
-    this.#exits.set(spec.jobId, exit);
+    this.#trackExit(spec.jobId, container);
     const handle: TaskHandle = { version: 1, driver: this.name, jobId: spec.jobId, agentId: spec.agentId, workdir: spec.workdir, ref: container.id, startedAt: Date.now() };
     return { handle, output };
   }
 
   async wait(handle: TaskHandle): Promise<ExitResult> {
-    const tracked = this.#exits.get(handle.jobId);
-    if (tracked) return tracked;
-    const container = this.#docker.getContainer(handle.ref);
-    const result = (await container.wait()) as { StatusCode: number };
-    const info = await container.inspect().catch(() => undefined);
-    return exitOf(result.StatusCode, info?.State?.OOMKilled === true);
+    return this.#exits.get(handle.jobId) ?? exitOfContainer(this.#docker.getContainer(handle.ref));
   }
 
   async signal(handle: TaskHandle, signal: NodeJS.Signals): Promise<void> {
@@ -128,12 +121,31 @@ export class DockerDriver implements Driver {
     return { running: info?.State?.Running === true };
   }
 
+  /**
+   * The container of a persisted handle, if it is still this job's, of this
+   * data dir, and running or exited (not yet removed): its output is read
+   * again from its log, from the first byte (the job's stdout and stderr are
+   * one stream, so the log holds exactly the bytes start() gave), and its
+   * exit is waited for as start() does. Undefined when it is gone; throws
+   * when its log may not hold the whole output.
+   */
   async recover(handle: TaskHandle): Promise<RunningTask | undefined> {
-    // The job's lease belonged to the previous agent process, so its result
-    // could not be reported: the caller removes the container, and the
-    // server re-queues a plan or fails an apply when the lease lapses.
-    void handle;
-    return undefined;
+    const container = this.#docker.getContainer(handle.ref);
+    const info = await container.inspect().catch(() => undefined);
+    const owned = info?.Config?.Labels?.[labels.jobId] === handle.jobId && info?.Config?.Labels?.[labels.dataDir] === this.#settings.hostDataDir;
+    if (!info || !owned || !(info.State?.Running || info.State?.Status === 'exited')) return undefined;
+    const logConfig = info.HostConfig?.LogConfig;
+    if (!keepsWholeLog(logConfig)) {
+      throw new OutpostError('sandbox_failed', `the container's log (driver ${logConfig?.Type ?? 'unknown'}${logConfig?.Config?.['max-size'] ? `, max-size ${logConfig.Config['max-size']}` : ''}) may not hold its whole output, so the job's log could not be continued exactly`);
+    }
+    if (info.State.Running) await this.#checkNetworkSurvived(info);
+    const output = new PassThrough();
+    const log = (await container.logs({ follow: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+    this.#docker.modem.demuxStream(log, output, output);
+    log.on('end', () => output.end());
+    log.on('error', (error: Error) => output.destroy(error));
+    this.#trackExit(handle.jobId, container);
+    return { handle, output };
   }
 
   async removeOrphans(known: ReadonlySet<string>): Promise<number> {
@@ -150,6 +162,28 @@ export class DockerDriver implements Driver {
   async memoryUsage(handle: TaskHandle): Promise<number | undefined> {
     const stats = await this.#docker.getContainer(handle.ref).stats({ stream: false }).catch(() => undefined);
     return stats ? containerMemoryInUse(stats as ContainerMemoryStats) : undefined;
+  }
+
+  /**
+   * A job container on the network of another container (`container:<id>`,
+   * the agent's own when it runs in one) is cut off once that container has
+   * restarted: it stays in the old network namespace, left with loopback
+   * only, and can no longer reach the control plane.
+   */
+  async #checkNetworkSurvived(info: Docker.ContainerInspectInfo): Promise<void> {
+    const network = info.HostConfig?.NetworkMode ?? '';
+    if (!network.startsWith('container:')) return;
+    const provider = network.slice('container:'.length);
+    const state = (await this.#docker.getContainer(provider).inspect().catch(() => undefined))?.State;
+    if (state?.Running && Date.parse(state.StartedAt) <= Date.parse(info.State.StartedAt)) return;
+    throw new OutpostError('sandbox_failed', `the container runs on the network of container ${provider.slice(0, 12)}, which ${state?.Running ? 'has restarted since' : 'is not running'}: the job can no longer reach the control plane`);
+  }
+
+  /** Waits for the container's exit from now on, for wait(); a container removed first (destroy) fails nobody. */
+  #trackExit(jobId: string, container: Docker.Container): void {
+    const exit = exitOfContainer(container);
+    exit.catch(() => undefined);
+    this.#exits.set(jobId, exit);
   }
 
   async #create(options: Docker.ContainerCreateOptions): Promise<Docker.Container> {
@@ -186,6 +220,24 @@ export class DockerDriver implements Driver {
       );
     }
   }
+}
+
+/**
+ * Whether a container's log keeps every byte the container wrote, for
+ * recover() to read it again from the first: Docker's default, json-file
+ * without rotation. Rotation (`max-size`, from the daemon's `log-opts` or the
+ * container's), and other log drivers (their local cache rotates), may have
+ * dropped its beginning, and the count of bytes to skip would be wrong.
+ */
+function keepsWholeLog(config: { Type?: string; Config?: Record<string, string> } | undefined): boolean {
+  return config?.Type === 'json-file' && !config.Config?.['max-size'];
+}
+
+/** The container's exit, once it has exited (at once if it has), with whether the kernel killed it for memory. */
+async function exitOfContainer(container: Docker.Container): Promise<ExitResult> {
+  const result = (await container.wait()) as { StatusCode: number };
+  const info = await container.inspect().catch(() => undefined);
+  return exitOf(result.StatusCode, info?.State?.OOMKilled === true);
 }
 
 function exitOf(code: number, oomKilled: boolean): ExitResult {

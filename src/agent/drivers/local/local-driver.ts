@@ -3,19 +3,35 @@
 // any provisioner children at once; the operation alone receives SIGINT so
 // the engine is interrupted exactly once (a second SIGINT aborts OpenTofu
 // without saving state).
+//
+// It cannot recover a sandbox: the operation's output goes through pipes to
+// the agent process, and they die with it, so a restarted agent could
+// neither read the rest of the output nor learn the exit. Its capabilities
+// say so, and a restarted agent removes what its previous process left.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { Driver, DriverCapabilities, ExitResult, RunningTask, TaskHandle, TaskSpec } from '../driver.ts';
 import { processGroupResidentBytes } from '../memory-usage.ts';
 
+export interface LocalDriverOptions {
+  /** The agent's data dir: its jobs' directories are under `jobs/`, where their processes run. */
+  readonly dataDir: string;
+}
+
 export class LocalDriver implements Driver {
   readonly name = 'local';
+  readonly #jobsDir: string;
   readonly #children = new Map<string, { child: ChildProcess; exit: Promise<ExitResult> }>();
 
+  constructor(options: LocalDriverOptions) {
+    this.#jobsDir = path.join(options.dataDir, 'jobs');
+  }
+
   capabilities(): DriverCapabilities {
-    return { signals: true, recover: false, isolatesFiles: false, sharesAgentLoopback: true };
+    return { recover: false, isolatesFiles: false, sharesAgentLoopback: true };
   }
 
   async fingerprint(): Promise<{ healthy: boolean; detail: string }> {
@@ -91,17 +107,30 @@ export class LocalDriver implements Driver {
   }
 
   async recover(handle: TaskHandle): Promise<RunningTask | undefined> {
-    // The output pipes died with the previous agent process: the job cannot
-    // be followed any more, so the caller fails it and destroys the sandbox.
+    // The output pipes died with the previous agent process (see the top of this file).
     void handle;
     return undefined;
   }
 
+  /**
+   * A sandbox is found by where its processes run: in a job's directory
+   * (the operation starts there, the engine and its provisioners below it).
+   * Each process group found there for a job no handle names is killed.
+   */
   async removeOrphans(known: ReadonlySet<string>): Promise<number> {
-    // Processes are only found through handles; job directories without a
-    // handle are removed by the agent's start-up cleanup.
-    void known;
-    return 0;
+    const ownGroup = processGroupOf(process.pid);
+    const orphans = new Map<string, Set<number>>();
+    for (const entry of await readdir('/proc').catch(() => [] as string[])) {
+      const pid = Number(entry);
+      if (!(pid > 0)) continue;
+      const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+      const jobId = cwd === undefined ? undefined : jobOfDirectory(this.#jobsDir, cwd.replace(/ \(deleted\)$/, ''));
+      const group = processGroupOf(pid);
+      if (jobId === undefined || known.has(jobId) || group === undefined || group <= 1 || group === ownGroup) continue;
+      orphans.set(jobId, (orphans.get(jobId) ?? new Set()).add(group));
+    }
+    for (const groups of orphans.values()) for (const group of groups) tryKill(-group, 'SIGKILL');
+    return orphans.size;
   }
 
   async memoryUsage(handle: TaskHandle): Promise<number | undefined> {
@@ -127,6 +156,24 @@ function processStartTime(pid: number): string | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may contain spaces: count fields after its closing parenthesis.
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** The job whose directory (`<jobs dir>/<job id>`) `dir` is, or is inside. */
+function jobOfDirectory(jobsDir: string, dir: string): string | undefined {
+  const relative = path.relative(jobsDir, dir);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative)) return undefined;
+  return relative.split(path.sep)[0];
+}
+
+/** The process group of a process (field 5 of /proc/PID/stat), if it exists. */
+function processGroupOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(group) ? group : undefined;
   } catch {
     return undefined;
   }
