@@ -22,9 +22,11 @@
 // Runs are plan-only runs of a configuration with one output and no
 // resources, so each job ends in about a second.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRun, getRun, setupCluster, uploadConfiguration, waitForRunStatus, type Cluster } from '../test/e2e/fixtures.ts';
+import { createRun, getRun, uploadConfiguration } from '../test/support/api-calls.ts';
+import { setupCluster, type Cluster } from '../test/support/test-cluster.ts';
+import { waitForRunStatus } from '../test/support/waits.ts';
 import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
-import { HeldEndpoint, planTimeReadConfig } from '../test/e2e/job-control-fixtures.ts';
+import { HeldEndpoint, planTimeReadConfig } from '../test/support/job-control.ts';
 import type { DatabaseBackend } from '../test/support/postgres.ts';
 import type { Hooks } from './measure.ts';
 import { percentiles, printPercentiles } from './percentiles.ts';

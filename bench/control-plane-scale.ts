@@ -19,7 +19,7 @@ import type { DatabaseBackend } from '../test/support/postgres.ts';
 import { postgresUrl } from '../test/support/postgres.ts';
 import { startServer, type ServerHandle } from '../test/support/cluster.ts';
 import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
-import { createPool, createRun, createWorkspace, uploadConfiguration } from '../test/e2e/fixtures.ts';
+import { createPool, createRun, createWorkspace, uploadConfiguration } from '../test/support/api-calls.ts';
 import type { Hooks } from './measure.ts';
 import { startHeartbeatProbe } from './support/heartbeat-probe.ts';
 import { startLoad, quantile } from './support/load-generator.ts';

@@ -11,9 +11,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startAgent } from '../test/support/cluster.ts';
 import { tofuBinary } from '../test/support/toolchain.ts';
-import { createPool, createRun, createWorkspace, setupCluster, uploadConfiguration, waitForRunStatus } from '../test/e2e/fixtures.ts';
+import { createPool, createRun, createWorkspace, uploadConfiguration } from '../test/support/api-calls.ts';
+import { setupCluster } from '../test/support/test-cluster.ts';
+import { waitForRunStatus } from '../test/support/waits.ts';
 import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
-import { runnerImage } from '../test/drivers/driver-harness.ts';
+import { runnerImage } from '../test/support/drivers-under-test.ts';
 import { summarize, type Hooks, printTable } from './measure.ts';
 
 const run = promisify(execFile);

@@ -16,7 +16,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { startAgent, startServer, type AgentHandle } from '../test/support/cluster.ts';
 import { shippedEntryPoint as entryPoint } from '../test/support/cluster-environment.ts';
-import { createPool, createRun, createWorkspace, listAgents, uploadConfiguration, waitUntil, waitForRunStatus } from '../test/e2e/fixtures.ts';
+import { createPool, createRun, createWorkspace, listAgents, uploadConfiguration } from '../test/support/api-calls.ts';
+import { waitUntil, waitForRunStatus } from '../test/support/waits.ts';
 import { scaleStep } from './control-plane-scale.ts';
 import type { Hooks } from './measure.ts';
 import { descendants, rssMiB, type ProcessInfo } from './support/process-stats.ts';

@@ -1,4 +1,3 @@
-// node:test's test()/it()/describe() return promises the runner tracks itself.
 // The client's HTTP contract against a throwaway loopback server: headers,
 // request documents, error documents, and log chunks delivered as they come.
 import assert from 'node:assert/strict';

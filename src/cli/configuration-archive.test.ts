@@ -1,4 +1,3 @@
-// node:test's test()/it()/describe() return promises the runner tracks itself.
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';

@@ -1,4 +1,3 @@
-// node:test's test()/it()/describe() return promises the runner tracks itself.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CommanderError } from '@commander-js/extra-typings';

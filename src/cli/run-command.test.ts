@@ -1,4 +1,3 @@
-// node:test's test()/it()/describe() return promises the runner tracks itself.
 // `outpost run DIR` end to end against a scripted API: the upload, the log
 // streaming, confirmation, Ctrl-C, and the exit code of each outcome.
 import assert from 'node:assert/strict';

@@ -1,7 +1,5 @@
 // Hostile configuration archives are rejected with the right code and leave
 // nothing behind; ordinary ones (nested directories, internal links) extract.
-// node:test's test()/it()/describe() return promises the runner tracks itself;
-// until eslint.config.js allows them project-wide, say so here.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, readlink, rm, stat, writeFile, mkdir, symlink } from 'node:fs/promises';
 import os from 'node:os';

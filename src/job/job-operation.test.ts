@@ -1,5 +1,3 @@
-// node:test's test()/it()/describe() return promises the runner tracks itself;
-// until eslint.config.js allows them project-wide, say so here.
 // The whole operation as the agent runs it: a real `outpost job` process,
 // with the real OpenTofu binary, against an in-memory control plane.
 import assert from 'node:assert/strict';

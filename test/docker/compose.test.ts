@@ -32,21 +32,10 @@ import type { ServerHandle } from '../support/cluster.ts';
 import { callApi } from '../support/json-api-client.ts';
 import { freePort } from '../support/ports.ts';
 import { tofuBinary } from '../support/toolchain.ts';
-import {
-  apiCall,
-  createRun,
-  createWorkspace,
-  listAgents,
-  outputsFromApplyLog,
-  readLog,
-  relatedId,
-  uploadConfiguration,
-  waitForRunStatus,
-  waitUntil,
-  type Agent,
-  type Resource,
-} from '../e2e/fixtures.ts';
-import { dockerDiagnostics, dockerUnavailable, jobLabels, removeContainersAfter, withDiagnostics, type CommandResult } from './docker-fixtures.ts';
+import { apiCall, createRun, createWorkspace, listAgents, readLog, relatedId, uploadConfiguration, type Agent, type Resource } from '../support/api-calls.ts';
+import { outputsFromApplyLog } from '../support/log-checks.ts';
+import { waitForRunStatus, waitUntil } from '../support/waits.ts';
+import { dockerDiagnostics, dockerUnavailable, jobLabels, removeContainersAfter, withDiagnostics, type CommandResult } from '../support/docker-cluster.ts';
 
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '../..');

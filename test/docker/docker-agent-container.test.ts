@@ -17,35 +17,11 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { tofuBinary } from '../support/toolchain.ts';
-import {
-  createPool,
-  createRun,
-  createWorkspace,
-  getWorkspace,
-  listAgents,
-  processLogs,
-  readLog,
-  relatedId,
-  uploadConfiguration,
-  waitForRunStatus,
-  waitUntil,
-  type RunStatus,
-} from '../e2e/fixtures.ts';
-import { processesMatching, quickConfig, sleepingApplyConfig, sleepingCommand, waitForNoProcesses } from '../e2e/job-control-fixtures.ts';
-import {
-  agentImage,
-  docker,
-  dockerCli,
-  dockerDiagnostics,
-  dockerUnavailable,
-  jobContainersOf,
-  jobLabels,
-  removeContainersAfter,
-  runnerImage,
-  startContainerReachableServer,
-  withDiagnostics,
-  type ContainerInfo,
-} from './docker-fixtures.ts';
+import { createPool, createRun, createWorkspace, getWorkspace, listAgents, readLog, relatedId, uploadConfiguration, type RunStatus } from '../support/api-calls.ts';
+import { processLogs, waitForRunStatus, waitUntil } from '../support/waits.ts';
+import { processesMatching, quickConfig, sleepingApplyConfig, sleepingCommand, waitForNoProcesses } from '../support/job-control.ts';
+import { startContainerReachableServer } from '../support/container-reachable-server.ts';
+import { agentImage, docker, dockerCli, dockerDiagnostics, dockerUnavailable, jobContainersOf, jobLabels, removeContainersAfter, runnerImage, withDiagnostics, type ContainerInfo } from '../support/docker-cluster.ts';
 
 const unavailable = dockerUnavailable([runnerImage, agentImage]);
 

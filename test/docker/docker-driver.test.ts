@@ -11,18 +11,10 @@
 // endpoints on 127.0.0.1.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { createRun, readLog, relatedId, uploadConfiguration, waitUntil } from '../e2e/fixtures.ts';
-import { HeldEndpoint } from '../e2e/job-control-fixtures.ts';
-import {
-  claimedJob,
-  dockerUnavailable,
-  jobLabels,
-  runnerImage,
-  setupDockerCluster,
-  waitForNoContainers,
-  waitForRunningContainers,
-  type ContainerInfo,
-} from './docker-fixtures.ts';
+import { createRun, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
+import { waitUntil } from '../support/waits.ts';
+import { HeldEndpoint } from '../support/job-control.ts';
+import { claimedJob, dockerUnavailable, jobLabels, runnerImage, setupDockerCluster, waitForNoContainers, waitForRunningContainers, type ContainerInfo } from '../support/docker-cluster.ts';
 
 const unavailable = dockerUnavailable([runnerImage]);
 

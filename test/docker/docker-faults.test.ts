@@ -1,7 +1,8 @@
 // The docker driver when things go wrong, end to end with the real server,
 // agent (a process on the host), Docker Engine and OpenTofu: cancel and
 // force-cancel of a job in a container, a job over its memory limit, an
-// agent killed mid-job and restarted on the same data dir, and bad input (an
+// agent killed mid-job and restarted on the same data dir too late to take
+// its job back (docker-recover.test.ts has it in time), and bad input (an
 // image that does not exist, no Docker socket, an image without a shell).
 //
 // Container processes are processes of the host's kernel, so the host sees a
@@ -15,68 +16,30 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import { startAgent } from '../support/cluster.ts';
+import { createRun, getPhase, getRun, getWorkspace, readLog, relatedId, runAction, uploadConfiguration, type Run } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { waitUntil } from '../support/waits.ts';
 import {
-  createRun,
-  getPhase,
-  getRun,
-  getWorkspace,
-  readLog,
-  relatedId,
-  runAction,
-  tempDir,
-  uploadConfiguration,
-  waitUntil,
-} from '../e2e/fixtures.ts';
-import {
+  assertWorkspaceUsable,
   exitCodeOf,
   HeldEndpoint,
   quickConfig,
+  quietHeartbeats,
   sleepingApplyConfig,
   sleepingCommand,
+  type SleepingCommand,
+  tofuInterruptMessage,
   waitForLog,
   waitForNoProcesses,
   waitForSleepingProvisioner,
-  type SleepingCommand,
-} from '../e2e/job-control-fixtures.ts';
-import {
-  docker,
-  dockerAgentEnv,
-  dockerCli,
-  dockerUnavailable,
-  jobContainersOf,
-  memoryLimitUnsupported,
-  runnerImage,
-  setupDockerCluster,
-  signalsDelivered,
-  waitForNoContainers,
-  waitForRunningContainers,
-  type DockerCluster,
-} from './docker-fixtures.ts';
+} from '../support/job-control.ts';
+import { docker, dockerAgentEnv, dockerCli, dockerUnavailable, jobContainersOf, memoryLimitUnsupported, runnerImage, setupDockerCluster, signalsDelivered, waitForNoContainers, waitForRunningContainers, type DockerCluster } from '../support/docker-cluster.ts';
 
 const unavailable = dockerUnavailable([runnerImage]);
 
-/** What OpenTofu prints when it receives SIGINT. */
-const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to exit or data loss may occur\.\nGracefully shutting down\.\.\./;
-
-/**
- * Signals reach the agent through its long-poll only, and the force-cancel
- * kill timer is the only thing that kills (see test/e2e/job-cancel.test.ts).
- */
-const quietHeartbeats = { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '60s', OUTPOST_LEASE_TIMEOUT: '180s' };
 
 
-/** The state lock is free and the workspace applies a new configuration in a container. */
-async function assertWorkspaceUsable(cluster: DockerCluster, label: string): Promise<void> {
-  const workspace = await getWorkspace(cluster.server, cluster.workspace.id);
-  assert.equal(workspace.attributes.locked, false, `the state is still locked:\n${await cluster.describe()}`);
-  const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, quickConfig(label));
-  const next = await createRun(cluster.server, cluster.workspace.id, cv);
-  await cluster.waitFor(next.id, ['applied']);
-  const applyLog = await readLog(cluster.server, relatedId(next, 'apply'));
-  assert.match(applyLog, /driver docker/, applyLog);
-  assert.match(applyLog, /Apply complete!/, applyLog);
-  await waitForNoContainers(cluster.agent.dataDir, () => cluster.describe(next.id));
-}
+
 
 /** Starts a run whose apply sleeps in a provisioner; returns once it sleeps in the apply job's container. */
 async function startSleepingApply(cluster: DockerCluster, command: SleepingCommand, options: Parameters<typeof sleepingApplyConfig>[1] = {}) {
@@ -109,7 +72,7 @@ describe('docker driver: job control and faults', { skip: unavailable ?? false }
     await waitForNoProcesses(command.pattern, () => cluster.describe(run.id));
     // The container got the interrupt and ended by itself: it was never killed.
     assert.deepEqual(await signalsDelivered(container.id, since), ['2'], await cluster.describe(run.id));
-    await assertWorkspaceUsable(cluster, 'after-cancel');
+    await assertWorkspaceUsable(cluster, 'after-cancel', [/driver docker/]);
   });
 
   test('force-cancel of a job that outlasts the interrupt kills and removes its container', async (t) => {
@@ -146,7 +109,7 @@ describe('docker driver: job control and faults', { skip: unavailable ?? false }
     assert.equal(signals[0], '2', `${JSON.stringify(signals)}\n${await cluster.describe(run.id)}`);
     assert.ok(signals.includes('9'), `${JSON.stringify(signals)}\n${await cluster.describe(run.id)}`);
     assert.equal((await getRun(cluster.server, run.id)).attributes.status, 'force_canceled');
-    await assertWorkspaceUsable(cluster, 'after-force-cancel');
+    await assertWorkspaceUsable(cluster, 'after-force-cancel', [/driver docker/]);
   });
 
   // 256 MiB: a job's own processes (the Node operation and OpenTofu) peak
@@ -173,7 +136,7 @@ describe('docker driver: job control and faults', { skip: unavailable ?? false }
     await waitForNoContainers(cluster.agent.dataDir, () => cluster.describe(run.id));
   });
 
-  test('an agent killed mid-apply and restarted on the same data dir removes the leftover container; the run errors agent_lost', async (t) => {
+  test('an agent killed mid-apply and restarted after its lease lapsed removes the leftover container; the run errors agent_lost', async (t) => {
     const cluster = await setupDockerCluster(t, { serverEnv: { OUTPOST_LEASE_TIMEOUT: '5s', OUTPOST_AGENT_HEARTBEAT_INTERVAL: '1s' } });
     const { agent } = cluster;
     const command = sleepingCommand();
@@ -184,37 +147,28 @@ describe('docker driver: job control and faults', { skip: unavailable ?? false }
     const [left] = await jobContainersOf(agent.dataDir);
     assert.ok(left?.running && left.id === container.id, `the job's container should outlive the agent:\n${await cluster.describe(run.id)}`);
 
-    // A new agent process on the same data dir removes it before it registers.
-    await agent.restart();
-    await waitUntil(
-      'the restarted agent to register',
-      async () => ((agent.output().match(/"msg":"registered"/g) ?? []).length >= 2 ? true : undefined),
-      () => cluster.describe(run.id),
-      30_000,
-    );
-    assert.deepEqual(await jobContainersOf(agent.dataDir), [], `a container of the data dir remains:\n${await cluster.describe(run.id)}`);
-    assert.match(agent.output(), /removed the sandbox of a job the previous agent process left running/, agent.output());
-    await waitForNoProcesses(command.pattern, () => cluster.describe(run.id));
-
-    // The restarted agent reports the job lost (else its lease lapses); an apply is not run again.
+    // Nobody renews the lease: the server ends the apply, never re-running it.
     const errored = await cluster.waitFor(run.id, ['errored']);
     assert.equal(errored.attributes['error-code'], 'agent_lost', JSON.stringify(errored.attributes));
-    await assertWorkspaceUsable(cluster, 'after-agent-restart');
+
+    // A new agent process on the same data dir finds the server has moved on, and removes the container.
+    await agent.restart();
+    await waitForNoContainers(agent.dataDir, () => cluster.describe(run.id));
+    assert.match(agent.output(), /the server had already moved on from a job of the previous agent process/, agent.output());
+    assert.match(agent.output(), /removed the sandbox of a job the previous agent process left running/, agent.output());
+    await waitForNoProcesses(command.pattern, () => cluster.describe(run.id));
+    assert.equal((await getRun(cluster.server, run.id)).attributes.status, 'errored');
+    await assertWorkspaceUsable(cluster, 'after-agent-restart', [/driver docker/]);
   });
 
   test('a runner image that does not exist: the run errors sandbox_failed, naming the image', async (t) => {
     const image = `outpost/does-not-exist:1`;
     const cluster = await setupDockerCluster(t, { agentEnv: { OUTPOST_AGENT_CONTAINER_TASK_IMAGE: image } });
-    const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, quickConfig());
-    const run = await createRun(cluster.server, cluster.workspace.id, cv);
-    const errored = await cluster.waitFor(run.id, ['errored']);
-    const planLog = await readLog(cluster.server, relatedId(run, 'plan'));
-    const shown = `${JSON.stringify(errored.attributes)}\n${planLog}\n${await cluster.describe(run.id)}`;
-    assert.equal(errored.attributes['error-code'], 'sandbox_failed', shown);
+    const { errored, planLog, shown } = await erroredRun(cluster, 'sandbox_failed');
     assert.ok(errored.attributes['error-message']?.includes(image), shown);
     assert.ok(planLog.includes(image), shown);
     assert.match(planLog, /OUTPOST_AGENT_CONTAINER_TASK_IMAGE/, shown);
-    await waitForNoContainers(cluster.agent.dataDir, () => cluster.describe(run.id));
+    await waitForNoContainers(cluster.agent.dataDir, () => cluster.describe(errored.id));
   });
 
   test('OUTPOST_AGENT_DRIVER=docker without a Docker socket: the agent exits 2 saying what to fix', async (t) => {
@@ -237,15 +191,10 @@ describe('docker driver: job control and faults', { skip: unavailable ?? false }
   test('a runner image without /bin/sh: the run errors sandbox_failed, saying the image has no shell', async (t) => {
     const image = await shelllessImage(t);
     const cluster = await setupDockerCluster(t, { agentEnv: { OUTPOST_AGENT_CONTAINER_TASK_IMAGE: image } });
-    const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, quickConfig());
-    const run = await createRun(cluster.server, cluster.workspace.id, cv);
-    const errored = await cluster.waitFor(run.id, ['errored']);
-    const planLog = await readLog(cluster.server, relatedId(run, 'plan'));
-    const shown = `${JSON.stringify(errored.attributes)}\n${planLog}\n${await cluster.describe(run.id)}`;
-    assert.equal(errored.attributes['error-code'], 'sandbox_failed', shown);
+    const { errored, planLog, shown } = await erroredRun(cluster, 'sandbox_failed');
     assert.match(errored.attributes['error-message'] ?? '', new RegExp(`runner image ${escapeRegExp(image)} has no /bin/sh`), shown);
     assert.match(planLog, /has no \/bin\/sh/, shown);
-    await waitForNoContainers(cluster.agent.dataDir, () => cluster.describe(run.id));
+    await waitForNoContainers(cluster.agent.dataDir, () => cluster.describe(errored.id));
   });
 });
 
@@ -271,4 +220,15 @@ async function shelllessImage(t: TestContext): Promise<string> {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Queues a quick run, waits for it to error with `code`, and returns it with its plan log and what to show on failure. */
+async function erroredRun(cluster: DockerCluster, code: string): Promise<{ errored: Run; planLog: string; shown: string }> {
+  const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, quickConfig());
+  const run = await createRun(cluster.server, cluster.workspace.id, cv);
+  const errored = await cluster.waitFor(run.id, ['errored']);
+  const planLog = await readLog(cluster.server, relatedId(run, 'plan'));
+  const shown = `${JSON.stringify(errored.attributes)}\n${planLog}\n${await cluster.describe(run.id)}`;
+  assert.equal(errored.attributes['error-code'], code, shown);
+  return { errored, planLog, shown };
 }

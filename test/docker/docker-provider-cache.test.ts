@@ -5,9 +5,9 @@
 // containers, one download from the origin.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createRun, readLog, relatedId, uploadConfiguration } from '../e2e/fixtures.ts';
+import { createRun, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
 import { startProviderRegistry, type ProviderRegistry } from '../support/provider-registry.ts';
-import { dockerUnavailable, runnerImage, setupDockerCluster } from './docker-fixtures.ts';
+import { dockerUnavailable, runnerImage, setupDockerCluster } from '../support/docker-cluster.ts';
 
 const unavailable = dockerUnavailable([runnerImage]);
 const hostname = 'registry.outpost.test';

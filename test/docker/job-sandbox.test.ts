@@ -9,8 +9,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createRun, readLog, relatedId, uploadConfiguration } from '../e2e/fixtures.ts';
-import { dockerUnavailable, runnerImage, setupDockerCluster } from './docker-fixtures.ts';
+import { createRun, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
+import { dockerUnavailable, runnerImage, setupDockerCluster } from '../support/docker-cluster.ts';
 
 const appRoot = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -11,8 +11,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
-import { createPool, listAgents, processLogs, waitUntil, type Agent } from '../e2e/fixtures.ts';
-import { agentImage, docker, dockerCli, dockerUnavailable, removeContainersAfter, startContainerReachableServer } from './docker-fixtures.ts';
+import { createPool, listAgents, type Agent } from '../support/api-calls.ts';
+import { processLogs, waitUntil } from '../support/waits.ts';
+import { startContainerReachableServer } from '../support/container-reachable-server.ts';
+import { agentImage, docker, dockerCli, dockerUnavailable, removeContainersAfter } from '../support/docker-cluster.ts';
 
 const unavailable = dockerUnavailable([agentImage]);
 

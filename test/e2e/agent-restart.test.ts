@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startAgent } from '../support/cluster.ts';
-import { createRun, getWorkspace, setupCluster, uploadConfiguration, waitForRunStatus } from './fixtures.ts';
-import { killLeftoversAfter, processesMatching, quickConfig, sleepingApplyConfig, sleepingCommand, waitForNoProcesses } from './job-control-fixtures.ts';
+import { createRun, getWorkspace, uploadConfiguration } from '../support/api-calls.ts';
+import { setupCluster } from '../support/test-cluster.ts';
+import { waitForRunStatus } from '../support/waits.ts';
+import { killLeftoversAfter, processesMatching, quickConfig, sleepingApplyConfig, sleepingCommand, waitForNoProcesses } from '../support/job-control.ts';
 
 test('a restarted agent removes the job its previous process left and reports it lost at once', async (t) => {
   const cluster = await setupCluster(t, 'sqlite', { serverEnv: { OUTPOST_LEASE_TIMEOUT: '120s' } });

@@ -3,10 +3,11 @@
 // real OpenTofu and exits; what it did not claim stays queued for others.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReleaseMirror } from '../../src/agent/engines/release-mirror-fixture.ts';
+import { ReleaseMirror } from '../../src/agent/engines/release-mirror.test-support.ts';
 import { startAgent } from '../support/cluster.ts';
-import { apiCall, createRun, getRun, readLog, relatedId, setupCluster, uploadConfiguration, type RunStatus } from './fixtures.ts';
-import { exitCodeOf, quickConfig } from './job-control-fixtures.ts';
+import { apiCall, createRun, getRun, readLog, relatedId, uploadConfiguration, type RunStatus } from '../support/api-calls.ts';
+import { setupCluster } from '../support/test-cluster.ts';
+import { exitCodeOf, quickConfig } from '../support/job-control.ts';
 
 test('a single-mode agent runs one job and exits 0; the other queued job stays queued (sqlite)', async (t) => {
   const cluster = await setupCluster(t, 'sqlite', { agents: 0 });

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { startAgent } from '../support/cluster.ts';
-import { apiCall, listAgents, setupCluster, type Cluster } from './fixtures.ts';
-import { exitCodeOf, onlyPoolTokenId } from './job-control-fixtures.ts';
+import { apiCall, listAgents } from '../support/api-calls.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { exitCodeOf, onlyPoolTokenId } from '../support/job-control.ts';
 
 /** Keeps the test fast: a revoked agent learns it when its long-poll returns. */
 const serverEnv = { OUTPOST_POLL_TIMEOUT: '2s' };

@@ -13,8 +13,9 @@ import type { ServerHandle } from '../support/cluster.ts';
 import { startServer } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
 import { logTail } from '../support/spawned-process.ts';
-import { createPool, packFiles, suiteHooks, type Pool, type Resource, type Run, type Workspace } from './fixtures.ts';
-import { assertError, findNamesContaining, HttpRecorder, sendEarlyAnswered } from './security-helpers.ts';
+import { createPool, packFiles, type Pool, type Resource, type Run, type Workspace } from '../support/api-calls.ts';
+import { suiteHooks } from '../support/test-cluster.ts';
+import { assertError, findNamesContaining, HttpRecorder, sendEarlyAnswered } from '../support/security-checks.ts';
 
 const MiB = 1024 * 1024;
 

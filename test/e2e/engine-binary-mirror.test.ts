@@ -8,20 +8,14 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ReleaseMirror, sumsPath, zipPath } from '../../src/agent/engines/release-mirror-fixture.ts';
+import { ReleaseMirror, sumsPath, zipPath } from '../../src/agent/engines/release-mirror.test-support.ts';
 import { startAgent, type AgentHandle, type TestHooks } from '../support/cluster.ts';
 import { tofuBinary } from '../support/toolchain.ts';
-import {
-  createRun,
-  readLog,
-  relatedId,
-  setupCluster,
-  tempDir,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-} from './fixtures.ts';
-import { DownloadGate, filesUnder, quickConfig } from './job-control-fixtures.ts';
+import { createRun, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
+import { DownloadGate, filesUnder, quickConfig } from '../support/job-control.ts';
 
 let mirror: ReleaseMirror;
 before(async () => {

@@ -1,7 +1,7 @@
 // Hostile configuration archives and invalid HCL through the whole system:
 // uploaded to the real server, claimed by a real agent, extracted by the job
 // operation, (for HCL) handed to the real OpenTofu. Each archive is written
-// byte by byte (security-helpers.ts), since no honest tar tool produces
+// byte by byte (test/support/security-checks.ts), since no honest tar tool produces
 // `../` names, absolute names or links that point out of the tree.
 //
 // For each: the run ends `errored` with the catalogue code of the problem,
@@ -18,20 +18,10 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import type { ErrorCode } from '../../src/protocol/errors.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  apiCall,
-  createRun,
-  outputsFromApplyLog,
-  relatedId,
-  readLog,
-  runLogs,
-  setupCluster,
-  suiteHooks,
-  type Cluster,
-  type Resource,
-  type Run,
-} from './fixtures.ts';
-import { findNamesContaining, hostileTarGz, type TarEntry } from './security-helpers.ts';
+import { apiCall, createRun, relatedId, readLog, runLogs, type Resource, type Run } from '../support/api-calls.ts';
+import { outputsFromApplyLog } from '../support/log-checks.ts';
+import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
+import { findNamesContaining, hostileTarGz, type TarEntry } from '../support/security-checks.ts';
 
 const MiB = 1024 * 1024;
 /** OUTPOST_AGENT_MAX_ARCHIVE_MB of the agent: archives may expand to 1 MiB. */

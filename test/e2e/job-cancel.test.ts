@@ -12,24 +12,15 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ReleaseMirror, zipPath } from '../../src/agent/engines/release-mirror-fixture.ts';
+import { ReleaseMirror, zipPath } from '../../src/agent/engines/release-mirror.test-support.ts';
 import { startAgent } from '../support/cluster.ts';
 import { databaseBackends, type DatabaseBackend } from '../support/postgres.ts';
 import type { TestHooks } from '../support/cluster.ts';
+import { createRun, getPhase, getRun, getWorkspace, readLog, relatedId, runAction, uploadConfiguration } from '../support/api-calls.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
 import {
-  createRun,
-  getPhase,
-  getRun,
-  getWorkspace,
-  readLog,
-  relatedId,
-  runAction,
-  setupCluster,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-} from './fixtures.ts';
-import {
+  assertWorkspaceUsable,
   DownloadGate,
   filesUnder,
   HeldEndpoint,
@@ -38,39 +29,21 @@ import {
   planTimeReadConfig,
   processesMatching,
   quickConfig,
+  quietHeartbeats,
   sleepingApplyConfig,
+  tofuInterruptMessage,
   waitForLog,
   waitForNoProcesses,
-} from './job-control-fixtures.ts';
-import { heldCommand, startHeldApply } from './held-apply.ts';
+} from '../support/job-control.ts';
+import { heldCommand, startHeldApply } from '../support/held-apply.ts';
 
-/** What OpenTofu prints when it receives SIGINT. */
-const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to exit or data loss may occur\.\nGracefully shutting down\.\.\./;
 
-/**
- * Heartbeats also carry signals, and one after a force-cancel makes the agent
- * stop the job as stale. Spacing them beyond the length of a test (with the
- * lease timeout to match) leaves the long-poll as the only way a signal
- * arrives and the force-cancel kill timer as the only thing that kills.
- */
-const quietHeartbeats = { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '60s', OUTPOST_LEASE_TIMEOUT: '180s' };
 
 async function startCluster(t: TestHooks, backend: DatabaseBackend, agentEnv: Record<string, string> = {}): Promise<Cluster> {
   return setupCluster(t, backend, { agentEnv, serverEnv: quietHeartbeats });
 }
 
 
-/** The state lock is free and the workspace applies a new configuration. */
-async function assertWorkspaceUsable(cluster: Cluster, label: string): Promise<void> {
-  const workspace = await getWorkspace(cluster.server, cluster.workspace.id);
-  assert.equal(workspace.attributes.locked, false, `the state is still locked:\n${await cluster.diagnostics()}`);
-  const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, quickConfig(label));
-  const next = await createRun(cluster.server, cluster.workspace.id, cv);
-  await cluster.waitForRun(next.id, ['applied']);
-  const applyLog = await readLog(cluster.server, relatedId(next, 'apply'));
-  assert.match(applyLog, /Apply complete!/, applyLog);
-  assert.equal((await getWorkspace(cluster.server, cluster.workspace.id)).attributes.locked, false);
-}
 
 for (const backend of databaseBackends()) {
   test(`cancel during apply interrupts OpenTofu, releases the lock and leaves no process (${backend})`, async (t) => {

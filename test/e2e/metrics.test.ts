@@ -9,19 +9,11 @@ import { freePort } from '../support/ports.ts';
 import { databaseBackends } from '../support/postgres.ts';
 import { parseMetrics, samplesOf, valueOf, type Sample } from '../support/prometheus-text.ts';
 import { startServer } from '../support/cluster.ts';
-import {
-  createPool,
-  createRun,
-  createWorkspace,
-  relatedId,
-  runAction,
-  setupCluster,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-} from './fixtures.ts';
-import { exitCodeOf, quickConfig, sleepingApplyConfig } from './job-control-fixtures.ts';
-import { heldCommand, startHeldApply } from './held-apply.ts';
+import { createPool, createRun, createWorkspace, relatedId, runAction, uploadConfiguration } from '../support/api-calls.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
+import { exitCodeOf, quickConfig, sleepingApplyConfig } from '../support/job-control.ts';
+import { heldCommand, startHeldApply } from '../support/held-apply.ts';
 
 /** Any resource id (`run-` and 16 characters, src/server/ids.ts). */
 const resourceId = /\b(org|at|apool|agent|ws|var|cv|run|job|sv|lease|ot)-[A-Za-z0-9]{16}\b/;

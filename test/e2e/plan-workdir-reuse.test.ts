@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { appendFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, test } from 'node:test';
-import { createRun, outputsFromApplyLog, runAction, runLogs, setupCluster, suiteHooks, uploadConfiguration, type Cluster } from './fixtures.ts';
+import { createRun, runAction, runLogs, uploadConfiguration } from '../support/api-calls.ts';
+import { outputsFromApplyLog } from '../support/log-checks.ts';
+import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
 
 const configuration = (input: string): Record<string, string> => ({
   'main.tf': `

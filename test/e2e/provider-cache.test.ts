@@ -10,7 +10,8 @@ import { readdir, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { startProviderRegistry, type ProviderRegistry } from '../support/provider-registry.ts';
-import { createRun, readLog, relatedId, setupCluster, uploadConfiguration, type Cluster } from './fixtures.ts';
+import { createRun, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
 
 const hostname = 'registry.outpost.test';
 const provider = { namespace: 'outpost-test', type: 'simple', versions: ['1.0.0'] };

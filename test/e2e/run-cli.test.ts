@@ -5,22 +5,11 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  apiCall,
-  assertNoJobLost,
-  currentStateVersion,
-  readLog,
-  relatedId,
-  runCli,
-  setupCluster,
-  stateOutputs,
-  suiteHooks,
-  tempDir,
-  writeFiles,
-  type Cluster,
-  type CliResult,
-  type Run,
-} from './fixtures.ts';
+import { apiCall, currentStateVersion, readLog, relatedId, stateOutputs, type Run } from '../support/api-calls.ts';
+import { runCli, type CliResult } from '../support/cli-runner.ts';
+import { tempDir, writeFiles } from '../support/files.ts';
+import { assertNoJobLost } from '../support/log-checks.ts';
+import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
 
 function shown(result: CliResult): string {
   return `exit code ${result.code}\n--- stdout\n${result.stdout}\n--- stderr\n${result.stderr}`;

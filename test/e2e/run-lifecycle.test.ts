@@ -6,28 +6,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  assertNoJobLost,
-  createRun,
-  createVariable,
-  currentStateVersion,
-  downloadState,
-  getPhase,
-  getRun,
-  getWorkspace,
-  listStateVersions,
-  outputsFromApplyLog,
-  readLog,
-  relatedId,
-  runAction,
-  runLogs,
-  setupCluster,
-  stateOutputs,
-  suiteHooks,
-  uploadConfiguration,
-  type Cluster,
-  type Run,
-} from './fixtures.ts';
+import { createRun, createVariable, currentStateVersion, downloadState, getPhase, getRun, getWorkspace, listStateVersions, readLog, relatedId, runAction, runLogs, stateOutputs, uploadConfiguration, type Run } from '../support/api-calls.ts';
+import { assertNoJobLost, outputsFromApplyLog } from '../support/log-checks.ts';
+import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
 
 // `id` is only known after the apply, so its value reaches the apply log's
 // Outputs section and the state, but not the plan.

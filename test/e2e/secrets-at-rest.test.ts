@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { createRun, createVariable, currentStateVersion, downloadState, setupCluster, uploadConfiguration, waitForRunStatus } from './fixtures.ts';
+import { createRun, createVariable, currentStateVersion, downloadState, uploadConfiguration } from '../support/api-calls.ts';
+import { setupCluster } from '../support/test-cluster.ts';
+import { waitForRunStatus } from '../support/waits.ts';
 
 test('a sensitive variable is sealed at rest and reaches the job in clear', async (t) => {
   const cluster = await setupCluster(t, 'sqlite');

@@ -8,7 +8,8 @@ import { describe, test } from 'node:test';
 import { callApi } from '../support/json-api-client.ts';
 import { startAgent, startServer, type ServerHandle } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import { createPool, createRun, createWorkspace, uploadConfiguration, waitForRunStatus } from './fixtures.ts';
+import { createPool, createRun, createWorkspace, uploadConfiguration } from '../support/api-calls.ts';
+import { waitForRunStatus } from '../support/waits.ts';
 
 const configuration = {
   'main.tf': `

@@ -19,26 +19,11 @@ import type { ServerHandle } from '../support/cluster.ts';
 import { startAgent, startServer } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
 import { logTail } from '../support/spawned-process.ts';
-import {
-  createPool,
-  createRun,
-  createVariable,
-  createWorkspace,
-  currentStateVersion,
-  downloadState,
-  processLogs,
-  runDiagnostics,
-  runLogs,
-  suiteHooks,
-  tempDir,
-  uploadConfiguration,
-  waitForAgents,
-  waitForRunStatus,
-  waitUntil,
-  type Pool,
-  type Resource,
-} from './fixtures.ts';
-import { assertError, basicAuth, HttpRecorder, placesContaining, unknownToken } from './security-helpers.ts';
+import { createPool, createRun, createVariable, createWorkspace, currentStateVersion, downloadState, runLogs, uploadConfiguration, type Pool, type Resource } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { suiteHooks } from '../support/test-cluster.ts';
+import { processLogs, runDiagnostics, waitForAgents, waitForRunStatus, waitUntil } from '../support/waits.ts';
+import { assertError, basicAuth, HttpRecorder, placesContaining, unknownToken } from '../support/security-checks.ts';
 
 interface Registered {
   agent_id: string;

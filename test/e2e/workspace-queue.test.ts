@@ -11,28 +11,11 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { startAgent } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  assertNoJobLost,
-  createPool,
-  createRun,
-  createWorkspace,
-  getPhase,
-  getRun,
-  isFinal,
-  listAgents,
-  processLogs,
-  readLog,
-  relatedId,
-  runDiagnostics,
-  setupCluster,
-  suiteHooks,
-  tempDir,
-  uploadConfiguration,
-  waitForRunStatus,
-  waitUntil,
-  type Cluster,
-  type Run,
-} from './fixtures.ts';
+import { createPool, createRun, createWorkspace, getPhase, getRun, listAgents, readLog, relatedId, uploadConfiguration, type Run } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { assertNoJobLost } from '../support/log-checks.ts';
+import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
+import { isFinal, processLogs, runDiagnostics, waitForRunStatus, waitUntil } from '../support/waits.ts';
 
 /**
  * One resource whose creation waits in a local-exec provisioner until the

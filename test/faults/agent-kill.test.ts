@@ -16,40 +16,25 @@
 // group of its own and lives on, so the test kills it too, like a machine
 // that went down with its agent.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { promisify } from 'node:util';
 import type { AgentHandle } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  createRun,
-  currentStateVersion,
-  downloadState,
-  getPhase,
-  getRun,
-  getWorkspace,
-  readLog,
-  relatedId,
-  setupCluster,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-  type TofuState,
-} from '../e2e/fixtures.ts';
+import { createRun, currentStateVersion, downloadState, getPhase, getRun, getWorkspace, readLog, relatedId, uploadConfiguration, type TofuState } from '../support/api-calls.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
 import {
   HeldEndpoint,
   jobDirectoryPattern,
   killLeftoversAfter,
+  killProcessGroupsMatching,
   planTimeReadConfig,
   processesMatching,
   quickConfig,
   waitForNoProcesses,
   type SleepingCommand,
-} from '../e2e/job-control-fixtures.ts';
-import { heldCommand, startHeldApply } from '../e2e/held-apply.ts';
-import { shortLeaseServerEnv, leaseTimeoutMs, sweepIntervalMs } from './short-lease.ts';
-
-const execFileAsync = promisify(execFile);
+} from '../support/job-control.ts';
+import { heldCommand, startHeldApply } from '../support/held-apply.ts';
+import { shortLeaseServerEnv, leaseTimeoutMs, sweepIntervalMs } from '../support/short-lease.ts';
 
 const serverEnv = shortLeaseServerEnv;
 
@@ -88,16 +73,6 @@ function threeStepApplyConfig(held: SleepingCommand): Record<string, string> {
   };
 }
 
-async function processGroupOf(pid: number): Promise<number | undefined> {
-  try {
-    const { stdout } = await execFileAsync('ps', ['-o', 'pgid=', '-p', String(pid)]);
-    const group = Number(stdout.trim());
-    return Number.isInteger(group) && group > 1 ? group : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * SIGKILL to the agent, then to the process group of every job it left
  * running (its engines and what they started); waits until none is left.
@@ -106,17 +81,7 @@ async function killAgentAndJobs(cluster: Cluster, agent: AgentHandle, extraPatte
   await agent.kill();
   await agent.exited;
   const pattern = extraPattern === undefined ? jobDirectoryPattern(agent) : `${jobDirectoryPattern(agent)}|${extraPattern}`;
-  const ownGroup = await processGroupOf(process.pid);
-  for (const line of await processesMatching(pattern)) {
-    const pid = Number(line.split(' ')[0]);
-    const group = await processGroupOf(pid);
-    try {
-      if (group !== undefined && group !== ownGroup) process.kill(-group, 'SIGKILL');
-      else process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
+  await killProcessGroupsMatching(pattern);
   await waitForNoProcesses(pattern, () => cluster.diagnostics());
 }
 

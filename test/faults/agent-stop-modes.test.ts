@@ -23,22 +23,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { AgentHandle } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  createRun,
-  currentStateVersion,
-  downloadState,
-  getPhase,
-  getWorkspace,
-  listAgents,
-  readLog,
-  relatedId,
-  setupCluster,
-  tempDir,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-  type Run,
-} from '../e2e/fixtures.ts';
+import { createRun, currentStateVersion, downloadState, getPhase, getWorkspace, listAgents, readLog, relatedId, uploadConfiguration, type Run } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
 import {
   exitCodeOf,
   HeldEndpoint,
@@ -48,13 +36,12 @@ import {
   processesMatching,
   quickConfig,
   sleepingApplyConfig,
+  tofuInterruptMessage,
   waitForLog,
   waitForNoProcesses,
-} from '../e2e/job-control-fixtures.ts';
-import { heldCommand, startHeldApply } from '../e2e/held-apply.ts';
+} from '../support/job-control.ts';
+import { heldCommand, startHeldApply } from '../support/held-apply.ts';
 
-/** What OpenTofu prints when it receives SIGINT. */
-const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to exit or data loss may occur\.\nGracefully shutting down\.\.\./;
 
 /** An apply whose provisioner waits until `gate` exists: the test decides when it ends. */
 function gatedApplyConfig(gate: string, marker: string): Record<string, string> {

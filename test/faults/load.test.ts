@@ -22,22 +22,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  apiCall,
-  createRun,
-  downloadState,
-  isFinal,
-  listStateVersions,
-  readLog,
-  relatedId,
-  setupCluster,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-  type Run,
-  type Workspace,
-} from '../e2e/fixtures.ts';
-import { logEntries } from './log-entries.ts';
+import { apiCall, createRun, downloadState, listStateVersions, readLog, relatedId, uploadConfiguration, type Run, type Workspace } from '../support/api-calls.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { isFinal, waitUntil } from '../support/waits.ts';
+import { relatedId as relatedIdOrUndefined } from '../../src/protocol/api-resources.ts';
+import { logEntries } from '../support/log-entries.ts';
 
 const workspaceCount = 20;
 const runsPerWorkspace = 10;
@@ -138,7 +127,7 @@ for (const backend of databaseBackends()) {
       }
       // In creation order: one state version per run, serial +1 each time, in the runs' order.
       const versions = (await listStateVersions(cluster.server, workspace.id)).sort((a, b) => a.attributes.serial - b.attributes.serial);
-      const why = JSON.stringify(versions.map((v) => [v.attributes.serial, v.relationships?.run?.data?.id]));
+      const why = JSON.stringify(versions.map((v) => [v.attributes.serial, relatedIdOrUndefined(v, 'run')]));
       assert.deepEqual(versions.map((version) => relatedId(version, 'run')), runs.map((run) => run.id), `state versions of ${workspace.id} by serial: ${why}`);
       const first = versions[0]!.attributes.serial;
       assert.deepEqual(versions.map((version) => version.attributes.serial), runs.map((_, i) => first + i), why);

@@ -7,18 +7,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
-import {
-  createRun,
-  currentStateVersion,
-  downloadState,
-  getPhase,
-  getWorkspace,
-  readLog,
-  relatedId,
-  setupCluster,
-  uploadConfiguration,
-} from '../e2e/fixtures.ts';
-import { jobDirectoryPattern, killLeftoversAfter, quickConfig, waitForNoProcesses } from '../e2e/job-control-fixtures.ts';
+import { createRun, currentStateVersion, downloadState, getPhase, getWorkspace, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
+import { setupCluster } from '../support/test-cluster.ts';
+import { jobDirectoryPattern, killLeftoversAfter, quickConfig, waitForNoProcesses } from '../support/job-control.ts';
 
 /** Plans of this configuration peak near 140 MiB (operation and engine): the warning (216 MiB) stays above that. */
 const limitMb = 300;

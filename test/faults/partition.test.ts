@@ -31,27 +31,13 @@ import { test } from 'node:test';
 import { startAgent, type AgentHandle } from '../support/cluster.ts';
 import { databaseBackends } from '../support/postgres.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
-import { jobEntries, logEntries, loggedRequests, type LogEntry, type LoggedRequest } from './log-entries.ts';
-import {
-  createRun,
-  getPhase,
-  getRun,
-  getWorkspace,
-  listAgents,
-  listStateVersions,
-  downloadState,
-  currentStateVersion,
-  readLog,
-  relatedId,
-  runAction,
-  setupCluster,
-  tempDir,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-} from '../e2e/fixtures.ts';
-import { HeldEndpoint, jobDirectoryPattern, killLeftoversAfter, planTimeReadConfig, quickConfig, waitForNoProcesses, waitForLog } from '../e2e/job-control-fixtures.ts';
-import { leaseTimeoutMs, shortLeaseServerEnv, sweepIntervalMs } from './short-lease.ts';
+import { jobEntries, logEntries, loggedRequests, type LogEntry, type LoggedRequest } from '../support/log-entries.ts';
+import { createRun, getPhase, getRun, getWorkspace, listAgents, listStateVersions, downloadState, currentStateVersion, readLog, relatedId, runAction, uploadConfiguration } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
+import { HeldEndpoint, jobDirectoryPattern, killLeftoversAfter, planTimeReadConfig, quickConfig, waitForNoProcesses, waitForLog } from '../support/job-control.ts';
+import { leaseTimeoutMs, shortLeaseServerEnv, sweepIntervalMs } from '../support/short-lease.ts';
 
 const serverEnv = {
   ...shortLeaseServerEnv,

@@ -14,9 +14,12 @@ import { startAgent, type ServerHandle } from '../support/cluster.ts';
 import { freePort } from '../support/ports.ts';
 import { logTail, readLog, spawnLogged, type SpawnedProcess } from '../support/spawned-process.ts';
 import { tofuBinary } from '../support/toolchain.ts';
-import { listAgents, setupCluster, tempDir, waitUntil } from '../e2e/fixtures.ts';
-import { HeldEndpoint, killLeftoversAfter, planTimeReadConfig, waitForNoProcesses } from '../e2e/job-control-fixtures.ts';
-import { packFiles } from '../e2e/fixtures.ts';
+import { listAgents } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { setupCluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
+import { HeldEndpoint, killLeftoversAfter, planTimeReadConfig, waitForNoProcesses } from '../support/job-control.ts';
+import { packFiles } from '../support/api-calls.ts';
 
 async function agentStatuses(server: ServerHandle, poolId: string): Promise<string[]> {
   return (await listAgents(server, poolId)).map((agent) => agent.attributes.status);

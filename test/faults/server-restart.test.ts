@@ -25,21 +25,11 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { databaseBackends } from '../support/postgres.ts';
-import {
-  createRun,
-  currentStateVersion,
-  downloadState,
-  getRun,
-  readLog,
-  relatedId,
-  setupCluster,
-  tempDir,
-  uploadConfiguration,
-  waitUntil,
-  type Cluster,
-  type Run,
-} from '../e2e/fixtures.ts';
-import { HeldEndpoint, jobDirectoryPattern, killLeftoversAfter, planTimeReadConfig, waitForLog } from '../e2e/job-control-fixtures.ts';
+import { createRun, currentStateVersion, downloadState, getRun, readLog, relatedId, uploadConfiguration, type Run } from '../support/api-calls.ts';
+import { tempDir } from '../support/files.ts';
+import { setupCluster, type Cluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
+import { HeldEndpoint, jobDirectoryPattern, killLeftoversAfter, planTimeReadConfig, waitForLog } from '../support/job-control.ts';
 
 const serverEnv = {
   OUTPOST_LEASE_TIMEOUT: '5s',

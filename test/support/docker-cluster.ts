@@ -7,21 +7,16 @@
 // fail; failure messages carry `docker ps` and the containers' logs next to
 // the server and agent logs. In CI (CI=true) a missing Docker daemon or image
 // fails the suite; elsewhere the tests are skipped with the reason, as in
-// test/drivers/driver-harness.ts.
+// test/support/drivers-under-test.ts.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { runnerImage } from '../drivers/driver-harness.ts';
-import { registerProcessCleanup, type AgentHandle, type ServerHandle, type TestHooks } from '../support/cluster.ts';
-import { cliCommand, generateAdminToken, serverEnvironment } from '../support/cluster-environment.ts';
-import { callApi } from '../support/json-api-client.ts';
-import { freePort } from '../support/ports.ts';
-import { logTail, readLog as readSpawnedLog, spawnLogged, type SpawnedProcess } from '../support/spawned-process.ts';
-import { setupCluster, waitUntil, type Cluster, type ClusterOptions, type Run, type RunStatus } from '../e2e/fixtures.ts';
+import { runnerImage } from './drivers-under-test.ts';
+import { type AgentHandle, type TestHooks } from './cluster.ts';
+import type { Run, RunStatus } from './api-calls.ts';
+import { setupCluster, type Cluster, type ClusterOptions } from './test-cluster.ts';
+import { waitUntil } from './waits.ts';
 
 export { runnerImage };
 
@@ -72,9 +67,11 @@ export function memoryLimitUnsupported(): string | undefined {
     return undefined;
   }
   const warnings = (info.Warnings ?? []).join('; ');
-  if (info.MemoryLimit === false) return `this Docker daemon cannot enforce memory limits (docker info: MemoryLimit false${warnings ? `; ${warnings}` : ''})`;
-  if (info.SwapLimit === false) return `this Docker daemon cannot limit swap, so a job over its memory limit may swap instead of being killed (docker info: SwapLimit false${warnings ? `; ${warnings}` : ''})`;
-  return undefined;
+  let reason: string | undefined;
+  if (info.MemoryLimit === false) reason = `this Docker daemon cannot enforce memory limits (docker info: MemoryLimit false${warnings ? `; ${warnings}` : ''})`;
+  else if (info.SwapLimit === false) reason = `this Docker daemon cannot limit swap, so a job over its memory limit may swap instead of being killed (docker info: SwapLimit false${warnings ? `; ${warnings}` : ''})`;
+  if (reason !== undefined && process.env.CI === 'true') throw new Error(`CI must test the out-of-memory kill, but ${reason}`);
+  return reason;
 }
 
 function execFileSyncQuiet(args: readonly string[]): void {
@@ -279,114 +276,6 @@ export function claimedJob(agent: AgentHandle, runId: string, kind: 'plan' | 'ap
   const found = claimedJobs(agent.output()).filter((job) => job.run === runId && job.kind === kind);
   assert.ok(found.length > 0, `agent ${agent.name} claimed no ${kind} job of run ${runId}:\n${agent.output()}`);
   return found[found.length - 1]!;
-}
-
-/**
- * The address containers on Docker's default bridge reach the host at: the
- * bridge's gateway (usually 172.17.0.1). Some daemons leave the gateway out
- * of `docker network inspect`; then it is the bridge interface's address.
- */
-export async function bridgeGateway(): Promise<string> {
-  const network = JSON.parse(await docker(['network', 'inspect', 'bridge'])) as {
-    IPAM: { Config: { Gateway?: string; Subnet?: string }[] | null };
-    Options?: Record<string, string>;
-  }[];
-  const bridge = network[0];
-  const configured = bridge?.IPAM.Config?.find((config) => config.Gateway)?.Gateway;
-  if (configured) return configured;
-  const interfaceName = bridge?.Options?.['com.docker.network.bridge.name'] ?? 'docker0';
-  const address = os.networkInterfaces()[interfaceName]?.find((entry) => entry.family === 'IPv4')?.address;
-  if (address) return address;
-  // The interface is down while no container uses it (Node lists only
-  // interfaces that are up): Docker gives the gateway the subnet's first address.
-  const subnet = bridge?.IPAM.Config?.find((config) => config.Subnet?.includes('.'))?.Subnet;
-  const match = subnet ? /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet) : null;
-  assert.ok(match, `cannot tell the bridge gateway: ${JSON.stringify(network)}`);
-  const [a, b, c, d, bits] = match.slice(1).map(Number) as [number, number, number, number, number];
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  const first = ((((a << 24) | (b << 16) | (c << 8) | d) & mask) >>> 0) + 1;
-  return [first >>> 24, (first >>> 16) & 255, (first >>> 8) & 255, first & 255].join('.');
-}
-
-export interface ContainerReachableServer {
-  readonly server: ServerHandle;
-  /** The server's URL as containers on the default bridge reach it. */
-  readonly containerUrl: string;
-}
-
-/**
- * The real server (SQLite), listening on every interface so that containers
- * reach it through the bridge gateway, as in the Scalr agent's recipes; its process
- * is killed and its temp dir removed when the test ends. (startServer binds
- * 127.0.0.1 only.)
- */
-export async function startContainerReachableServer(t: TestHooks, extraEnv: Readonly<Record<string, string>> = {}): Promise<ContainerReachableServer> {
-  const gateway = await bridgeGateway();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-server-'));
-  const logFile = path.join(dir, 'server.log');
-  const dataDir = path.join(dir, 'data');
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const adminToken = generateAdminToken();
-  // The public URL is the one containers use: pool tokens carry it, so the
-  // Scalr agent's command (token only, no URL) finds the server.
-  const env = serverEnvironment({
-    dataDir,
-    port,
-    adminToken,
-    extra: { OUTPOST_LISTEN: `0.0.0.0:${port}`, OUTPOST_PUBLIC_URL: `http://${gateway}:${port}`, ...extraEnv },
-  });
-  const launch = (): SpawnedProcess => spawnLogged({ ...cliCommand(['server']), env, cwd: dir, logFile });
-  let current = launch();
-  let cleanedUp = false;
-  const server: ServerHandle = {
-    url,
-    adminToken,
-    backend: 'sqlite',
-    dataDir,
-    logFile,
-    database: undefined,
-    get process() {
-      return current.child;
-    },
-    output: () => readSpawnedLog(logFile),
-    stop: (signal) => current.stop(signal),
-    kill: () => current.kill(),
-    async restart() {
-      await current.stop();
-      await current.killGroup();
-      current = launch();
-      await waitForHealthy(url, current, logFile);
-    },
-    api: (method, urlPath, body, options) => callApi(url, adminToken, method, urlPath, body, options),
-    async cleanup() {
-      if (cleanedUp) return;
-      cleanedUp = true;
-      await current.killGroup();
-      await rm(dir, { recursive: true, force: true, maxRetries: 3 });
-    },
-  };
-  registerProcessCleanup(t, server);
-  await waitForHealthy(url, current, logFile);
-  return { server, containerUrl: `http://${gateway}:${port}` };
-}
-
-async function waitForHealthy(url: string, server: SpawnedProcess, logFile: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (server.hasExited()) assert.fail(`the server exited (code ${await server.exited}) before answering /healthz:\n${logTail(logFile)}`);
-    try {
-      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
-      await response.body?.cancel();
-      if (response.status === 200) return;
-      last = `HTTP ${response.status}`;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.fail(`the server did not answer ${url}/healthz within 30 s (last: ${last}):\n${logTail(logFile)}`);
 }
 
 /** The signals Docker delivered to a container since `sinceSeconds` (its `kill` events), e.g. ['2', '9']. */

@@ -30,20 +30,19 @@ function dockerUnavailable(): string | undefined {
   }
 }
 
+/** A docker driver over `dataDir`, as an agent on this host would make it; its job containers on `networkMode`. */
+export async function createDockerDriver(dataDir: string, networkMode = 'host'): Promise<DockerDriver> {
+  const docker = await dockerClient('unix:///var/run/docker.sock');
+  return new DockerDriver({
+    docker,
+    placement: await detectPlacement(docker),
+    dataDir,
+    logger: pino({ level: 'silent' }),
+    settings: { image: runnerImage, user: { uid: 1000, gid: 1000 }, cpuCores: 1, memoryMb: 256, pidsLimit: 256, networkMode },
+  });
+}
+
 export const driversUnderTest: DriverUnderTest[] = [
-  { name: 'local', unavailable: undefined, create: async () => new LocalDriver() },
-  {
-    name: 'docker',
-    unavailable: dockerUnavailable(),
-    async create(dataDir) {
-      const docker = await dockerClient('unix:///var/run/docker.sock');
-      return new DockerDriver({
-        docker,
-        placement: await detectPlacement(docker),
-        dataDir,
-        logger: pino({ level: 'silent' }),
-        settings: { image: runnerImage, user: { uid: 1000, gid: 1000 }, cpuCores: 1, memoryMb: 256, pidsLimit: 256, networkMode: 'host' },
-      });
-    },
-  },
+  { name: 'local', unavailable: undefined, create: async (dataDir) => new LocalDriver({ dataDir }) },
+  { name: 'docker', unavailable: dockerUnavailable(), create: (dataDir) => createDockerDriver(dataDir) },
 ];

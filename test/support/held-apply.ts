@@ -1,9 +1,10 @@
 // An apply held where a test needs it: its provisioner sleeps (a command the
 // test can find and whose leftovers are killed after it), so the test can
 // cancel, kill, stop or partition while the engine is mid-apply.
-import type { AgentHandle, TestHooks } from '../support/cluster.ts';
-import { createRun, uploadConfiguration, type Cluster, type Run } from './fixtures.ts';
-import { jobDirectoryPattern, killLeftoversAfter, sleepingCommand, waitForSleepingProvisioner, type SleepingCommand } from './job-control-fixtures.ts';
+import type { AgentHandle, TestHooks } from './cluster.ts';
+import { createRun, uploadConfiguration, type Run } from './api-calls.ts';
+import type { Cluster } from './test-cluster.ts';
+import { jobDirectoryPattern, killLeftoversAfter, sleepingCommand, waitForSleepingProvisioner, type SleepingCommand } from './job-control.ts';
 
 /** A sleeping command for `agent`'s jobs; what it and the agent's jobs leave running is killed after the test. */
 export function heldCommand(t: TestHooks, agent: AgentHandle): SleepingCommand {

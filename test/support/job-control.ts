@@ -12,8 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { AgentHandle, ServerHandle, TestHooks } from '../support/cluster.ts';
-import { readLog, waitUntil } from './fixtures.ts';
+import type { AgentHandle, ServerHandle, TestHooks } from './cluster.ts';
+import { createRun, getWorkspace, readLog, relatedId, uploadConfiguration } from './api-calls.ts';
+import type { Cluster } from './test-cluster.ts';
+import { waitUntil } from './waits.ts';
 
 const run = promisify(execFile);
 
@@ -219,28 +221,38 @@ export async function processesMatching(pattern: string): Promise<string[]> {
  */
 export function killLeftoversAfter(t: TestHooks, pattern: () => string): void {
   t.after(async () => {
-    const leftovers = await processesMatching(pattern());
-    if (leftovers.length === 0) return;
-    console.error(`killing what the test's jobs left running:\n${leftovers.join('\n')}`);
-    const ownGroup = await processGroupOf(process.pid);
-    for (const line of leftovers) {
-      const pid = Number(line.split(' ')[0]);
-      const group = await processGroupOf(pid);
-      try {
-        if (group !== undefined && group !== ownGroup && group > 1) process.kill(-group, 'SIGKILL');
-        else process.kill(pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
+    const killed = await killProcessGroupsMatching(pattern());
+    if (killed.length > 0) console.error(`killed what the test's jobs left running:\n${killed.join('\n')}`);
   });
 }
 
+/**
+ * SIGKILL to the process group of every process matching `pattern` (a job's
+ * sandbox is a group of its own: the engine and what it started), or to the
+ * process alone when its group is this test process's. Returns what matched.
+ */
+export async function killProcessGroupsMatching(pattern: string): Promise<string[]> {
+  const matching = await processesMatching(pattern);
+  const ownGroup = await processGroupOf(process.pid);
+  for (const line of matching) {
+    const pid = Number(line.split(' ')[0]);
+    const group = await processGroupOf(pid);
+    try {
+      if (group !== undefined && group !== ownGroup) process.kill(-group, 'SIGKILL');
+      else process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  return matching;
+}
+
+/** The process group of `pid`; undefined for init's group (1), which `kill(-1)` would turn into every process. */
 async function processGroupOf(pid: number): Promise<number | undefined> {
   try {
     const { stdout } = await run('ps', ['-o', 'pgid=', '-p', String(pid)]);
     const group = Number(stdout.trim());
-    return Number.isInteger(group) && group > 0 ? group : undefined;
+    return Number.isInteger(group) && group > 1 ? group : undefined;
   } catch {
     return undefined;
   }
@@ -331,4 +343,28 @@ export async function waitForSleepingProvisioner(
     async () => ((await processesMatching(`sleep ${command.duration.replace('.', '[.]')}`)).length > 0 ? true : undefined),
     describe,
   );
+}
+
+/** What OpenTofu prints when it receives SIGINT. */
+export const tofuInterruptMessage = /Interrupt received\.\nPlease wait for OpenTofu to exit or data loss may occur\.\nGracefully shutting down\.\.\./;
+
+/**
+ * Server settings for cancel tests. Heartbeats also carry signals, and one
+ * after a force-cancel makes the agent stop the job as stale. Spacing them
+ * beyond the length of a test (with the lease timeout to match) leaves the
+ * long-poll as the only way a signal arrives and the force-cancel kill timer
+ * as the only thing that kills.
+ */
+export const quietHeartbeats: Readonly<Record<string, string>> = { OUTPOST_AGENT_HEARTBEAT_INTERVAL: '60s', OUTPOST_LEASE_TIMEOUT: '180s' };
+
+/** The state lock is free and the workspace applies a new configuration (whose apply log matches `expected`). */
+export async function assertWorkspaceUsable(cluster: Cluster, label: string, expected: readonly RegExp[] = []): Promise<void> {
+  const workspace = await getWorkspace(cluster.server, cluster.workspace.id);
+  assert.equal(workspace.attributes.locked, false, `the state is still locked:\n${await cluster.diagnostics()}`);
+  const cv = await uploadConfiguration(cluster.server, cluster.workspace.id, quickConfig(label));
+  const next = await createRun(cluster.server, cluster.workspace.id, cv);
+  await cluster.waitForRun(next.id, ['applied']);
+  const applyLog = await readLog(cluster.server, relatedId(next, 'apply'));
+  for (const pattern of [...expected, /Apply complete!/]) assert.match(applyLog, pattern, applyLog);
+  assert.equal((await getWorkspace(cluster.server, cluster.workspace.id)).attributes.locked, false);
 }

@@ -15,6 +15,33 @@ export interface ApiOptions {
   readonly headers?: Readonly<Record<string, string>>;
 }
 
+/** What a raw exchange answered: the text as received, and the parsed JSON when it is JSON. */
+export interface RawResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  /** Parsed JSON when the response is JSON, else the text. */
+  readonly body: unknown;
+}
+
+/**
+ * One HTTP exchange with the headers given and the body as is: the one
+ * place tests send a request to the API and read its answer.
+ */
+export async function sendRequest(baseUrl: string, method: string, urlPath: string, headers: Readonly<Record<string, string>>, body?: string | Uint8Array): Promise<RawResponse> {
+  const response = await fetch(new URL(urlPath, baseUrl), { method, headers: { ...headers }, body });
+  const text = await response.text();
+  let parsed: unknown = text;
+  if (text !== '' && /json/i.test(response.headers.get('content-type') ?? '')) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Keep the text: a test asserting on a malformed answer wants to see it.
+    }
+  }
+  return { status: response.status, headers: response.headers, text, body: parsed };
+}
+
 /** What ServerHandle.api does, for any base URL and token. */
 export async function callApi<T = unknown>(
   baseUrl: string,
@@ -37,15 +64,6 @@ export async function callApi<T = unknown>(
     headers['content-type'] = 'application/vnd.api+json';
   }
   Object.assign(headers, options.headers);
-  const response = await fetch(new URL(urlPath, baseUrl), { method, headers, body: payload });
-  const text = await response.text();
-  let parsed: unknown = text;
-  if (text !== '' && /json/i.test(response.headers.get('content-type') ?? '')) {
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // Keep the text: a test asserting on a malformed answer wants to see it.
-    }
-  }
-  return { status: response.status, headers: response.headers, body: parsed as T };
+  const response = await sendRequest(baseUrl, method, urlPath, headers, payload);
+  return { status: response.status, headers: response.headers, body: response.body as T };
 }

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { ErrorCode } from '../../src/protocol/errors.ts';
 import { errorCatalogue } from '../../src/protocol/errors.ts';
+import { sendRequest } from './json-api-client.ts';
 
 export interface HttpResponse {
   readonly method: string;
@@ -65,17 +66,8 @@ export class HttpRecorder {
       body = JSON.stringify(options.json);
       headers['content-type'] = options.contentType ?? 'application/vnd.api+json';
     }
-    const response = await fetch(new URL(urlPath, this.baseUrl), { method, headers, body });
-    const text = await response.text();
-    let parsed: unknown = text;
-    if (text !== '' && /json/i.test(response.headers.get('content-type') ?? '')) {
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // keep the text: the assertion shows it
-      }
-    }
-    const recorded = { method, path: urlPath, status: response.status, text, body: parsed };
+    const response = await sendRequest(this.baseUrl, method, urlPath, headers, body);
+    const recorded = { method, path: urlPath, status: response.status, text: response.text, body: response.body };
     this.responses.push(recorded);
     return recorded;
   }
