@@ -25,7 +25,11 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
-  const db = await openDatabase({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const db = await openDatabase({
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    onIdleConnectionError: (error) => logger.warn({ err: error }, 'PostgreSQL closed an idle connection; the next query opens a new one'),
+  });
   let shuttingDown = false;
   const notifier =
     db.dialect === 'postgres' && config.databaseUrl ? await PostgresNotifier.start(db.kysely, config.databaseUrl, logger) : new LocalNotifier();

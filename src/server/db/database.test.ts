@@ -3,6 +3,10 @@ import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { createTestDatabase, postgresUrl } from '../../../test/support/postgres.ts';
+import { waitUntil } from '../../../test/support/waits.ts';
 import { FilesystemBlobStore } from '../blobs/blob-store.ts';
 import { openDatabase } from './database.ts';
 
@@ -39,3 +43,29 @@ test('blobs (state files, plans) are written private to the server user', async 
   assert.equal(await modeOf(path.join(root, 'state/ws-1')), 0o700);
   assert.equal(await modeOf(path.join(root, 'state/ws-1/sv-1.tfstate')), 0o600);
 });
+
+test('PostgreSQL ending idle pool connections is reported and the next query opens a new one', { skip: postgresUrl() === undefined && 'PostgreSQL is not configured' }, async (t) => {
+  const database = await createTestDatabase();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'outpost-db-'));
+  const reported: Error[] = [];
+  const db = await openDatabase({ dataDir, databaseUrl: database.url, onIdleConnectionError: (error) => reported.push(error) });
+  t.after(async () => {
+    await db.close();
+    await database.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  // Several idle connections in the pool, then an administrator ends them all.
+  await Promise.all([1, 2, 3].map(() => sql`SELECT pg_sleep(0.05)`.execute(db.kysely)));
+  const admin = new pg.Client({ connectionString: postgresUrl() });
+  await admin.connect();
+  try {
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [database.name]);
+  } finally {
+    await admin.end();
+  }
+  await waitUntil('the pool to report the ended connections', async () => reported[0], () => 'nothing reported', 10_000);
+  assert.match(reported[0]!.message, /terminating connection/);
+  const { rows } = await sql<{ answer: number }>`SELECT 42 AS answer`.execute(db.kysely);
+  assert.equal(rows[0]!.answer, 42);
+});
+

@@ -21,12 +21,25 @@ export interface Db {
 // bigint here is an epoch-ms time or a byte count, well inside 2^53.
 pg.types.setTypeParser(20, (value) => Number(value));
 
-export async function openDatabase(options: { dataDir: string; databaseUrl?: string | undefined }): Promise<Db> {
+export interface DatabaseOptions {
+  dataDir: string;
+  databaseUrl?: string | undefined;
+  /**
+   * Called when PostgreSQL drops a connection that sits idle in the pool (a
+   * server restart, a failover, an administrator's terminate). The pool
+   * replaces it on the next query; without a listener the driver would throw
+   * the error out of the process.
+   */
+  onIdleConnectionError?: (error: Error) => void;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Db> {
   let kysely: Kysely<Database>;
   let dialect: DialectName;
   if (options.databaseUrl) {
     dialect = 'postgres';
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 20 });
+    pool.on('error', (error) => options.onIdleConnectionError?.(error));
     kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   } else {
     dialect = 'sqlite';
