@@ -18,6 +18,7 @@ export const agentPaths = {
   jobLogs: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/logs`,
   jobFinish: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/finish`,
   jobLost: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/lost`,
+  jobAdopt: (jobId: string) => `${agentApiPrefix}/jobs/${jobId}/adopt`,
   // Authenticated with the job token, used by the job operation in its sandbox.
   jobSpec: `${agentApiPrefix}/job`,
   jobConfiguration: `${agentApiPrefix}/job/configuration`,
@@ -70,6 +71,16 @@ export const jobAssignment = z.object({
   log_offset: z.number().int().min(0),
 });
 export type JobAssignment = z.infer<typeof jobAssignment>;
+
+/**
+ * A job another agent of the pool holds, taken over by the caller
+ * (POST jobs/:id/adopt with the current lease id): the Kubernetes worker on
+ * the node where a controller's job pod was scheduled, or a controller that
+ * restarted. The lease moves to the caller under a new id, so the previous
+ * holder is fenced out; the job token stays (the sandbox has it already).
+ */
+export const jobAdoption = jobAssignment.omit({ job_token: true }).extend({ started: z.boolean() });
+export type JobAdoption = z.infer<typeof jobAdoption>;
 
 export const pollRequest = z.object({
   free_slots: z.number().int().min(0).max(1024),

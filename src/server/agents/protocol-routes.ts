@@ -17,7 +17,7 @@ import {
 import type { ServerContext } from '../context.ts';
 import { authenticateAgent, presentedPoolToken } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
-import { finishJob, reportJobLost, startJob } from '../jobs/service.ts';
+import { adoptJob, finishJob, reportJobLost, startJob } from '../jobs/service.ts';
 import { appendLog } from '../logs/service.ts';
 import type { Topic } from '../notifier.ts';
 import { acceptPoolToken } from '../pools/service.ts';
@@ -122,6 +122,12 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
     const { lease_id } = parseBody(leaseBody, request.body);
     await reportJobLost(ctx, agent, request.params.id, lease_id);
     return reply.status(204).send();
+  }));
+
+  app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/adopt', (request) => jobGate.run(async () => {
+    const agent = await authenticateAgent(ctx, request);
+    const { lease_id } = parseBody(leaseBody, request.body);
+    return adoptJob(ctx, agent, request.params.id, lease_id);
   }));
 
   app.post<{ Params: { id: string } }>('/api/agent/v1/jobs/:id/finish', (request, reply) => jobGate.run(async () => {

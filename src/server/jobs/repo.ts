@@ -150,6 +150,17 @@ export async function claimQueuedJobs(
   return rows.map(({ engine, engine_version, log_size, ...job }) => ({ ...job, engine: engine!, engine_version: engine_version!, log_size: Number(log_size ?? 0) }));
 }
 
+/** The engine a job runs with: its workspace's. */
+export async function engineOfJob(db: Kysely<Database>, jobId: string): Promise<{ engine: Engine; engine_version: string }> {
+  return db
+    .selectFrom('jobs')
+    .innerJoin('runs', 'runs.id', 'jobs.run_id')
+    .innerJoin('workspaces', 'workspaces.id', 'runs.workspace_id')
+    .select(['workspaces.engine', 'workspaces.engine_version'])
+    .where('jobs.id', '=', jobId)
+    .executeTakeFirstOrThrow();
+}
+
 /**
  * Fenced update: applies only while the lease is current and the job in one
  * of `statuses` (and, for the sweeper, only while the lease is still

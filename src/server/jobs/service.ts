@@ -5,13 +5,14 @@
 // agents).
 import type { Kysely } from 'kysely';
 import { OutpostError } from '../../protocol/errors.ts';
-import type { JobAssignment, JobFinishRequest, JobResult, JobSignal, JobSpec, RunningJob } from '../../protocol/agent-api.ts';
+import type { JobAdoption, JobAssignment, JobFinishRequest, JobResult, JobSignal, JobSpec, RunningJob } from '../../protocol/agent-api.ts';
 import { activeJobStatuses, finalJobStatuses, isActiveJobStatus, type JobStatus } from '../../protocol/statuses.ts';
 import type { AgentRow } from '../agents/repo.ts';
 import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
 import type { Database } from '../db/schema.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
+import { storedLogSize } from '../logs/service.ts';
 import { findRun, transitionRun, type RunRow } from '../runs/repo.ts';
 import { queuedStatusOf, runningStatusOf } from '../runs/lifecycle.ts';
 import { onJobEnded } from '../runs/service.ts';
@@ -107,6 +108,46 @@ export async function startJob(ctx: ServerContext, agentId: string, jobId: strin
       await transitionRun(trx, run, [queuedStatusOf(job.kind)], runningStatusOf(job.kind), ctx.now());
       effects.notify(`run:${run.id}`);
     }
+  });
+}
+
+/**
+ * Moves a job's lease to another agent of the same pool that names the
+ * current lease id (jobs/:id/adopt): a new lease id fences the previous
+ * holder out, and a signal already delivered to it is delivered again to
+ * the adopter.
+ */
+export async function adoptJob(ctx: ServerContext, agent: AgentRow, jobId: string, leaseId: string): Promise<JobAdoption> {
+  return inTransaction(ctx, async (trx) => {
+    const job = await repo.findJob(trx, jobId);
+    if (!job || job.pool_id !== agent.pool_id) throw new OutpostError('not_found', `job ${jobId} not found`);
+    if (job.lease_id !== leaseId || !isActiveJobStatus(job.status)) {
+      throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
+    }
+    const newLease = newId('lease');
+    const moved = await repo.updateLeasedJob(trx, job.id, leaseId, {
+      agent_id: agent.id,
+      lease_id: newLease,
+      lease_expires_at: ctx.now() + ctx.config.leaseTimeout,
+      signal_delivered: 0,
+      // No claim time: the adopter received the job in this answer, not in a
+      // poll's, so no poll of its may hand the job back as never received
+      // (handBackUnreceived). If this answer is lost, the lease lapses.
+      leased_at: null,
+    });
+    if (!moved) throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
+    const engine = await repo.engineOfJob(trx, job.id);
+    const logOffset = await storedLogSize(trx, job.run_id, job.kind);
+    ctx.logger.info({ job: job.id, run: job.run_id, from: job.agent_id, to: agent.id }, 'job adopted by another agent of its pool');
+    return {
+      job_id: job.id,
+      lease_id: newLease,
+      run_id: job.run_id,
+      kind: job.kind,
+      engine: { name: engine.engine, version: engine.engine_version },
+      log_offset: logOffset,
+      started: job.status === 'running',
+    };
   });
 }
 

@@ -3,11 +3,13 @@
 // refused with the size the server has, so the agent resends from there),
 // and reading or following a phase's log.
 import type { PassThrough } from 'node:stream';
+import type { Kysely } from 'kysely';
 import { once } from 'node:events';
 import { OutpostError } from '../../protocol/errors.ts';
 import { isActiveJobStatus, isFinalRunStatus, type JobKind, type RunStatus } from '../../protocol/statuses.ts';
 import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
+import type { Database } from '../db/schema.ts';
 import { runIdOfPhase } from '../ids.ts';
 import { findJob, findPhaseJob, type JobRow } from '../jobs/repo.ts';
 import type { ApiPrincipal } from '../organizations/service.ts';
@@ -15,6 +17,11 @@ import { findRun, type RunRow } from '../runs/repo.ts';
 import { requireRun } from '../runs/service.ts';
 import { inTransaction } from '../transaction.ts';
 import { insertChunk, logSize, readLog } from './repo.ts';
+
+/** How many bytes of a phase's log are stored (where an agent that takes the job over goes on). */
+export function storedLogSize(db: Kysely<Database>, runId: string, phase: JobKind): Promise<number> {
+  return logSize(db, runId, phase);
+}
 
 /** Appends a chunk the agent holding the job's lease sent; returns the log's new size. */
 export async function appendLog(ctx: ServerContext, agentId: string, jobId: string, leaseId: string, offset: number, data: Buffer): Promise<number> {
