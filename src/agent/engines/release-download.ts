@@ -51,10 +51,12 @@ interface HttpClient {
 }
 
 function httpClient(): Promise<HttpClient> {
-  client ??= import('undici').then(({ Agent, interceptors, request }) => ({
+  client ??= import('undici').then(({ EnvHttpProxyAgent, interceptors, request }) => ({
     request,
     // GitHub release assets answer with a redirect to their storage host.
-    followRedirects: new Agent().compose(interceptors.redirect({ maxRedirections: 5 })),
+    // HTTPS_PROXY, HTTP_PROXY and NO_PROXY apply as they do to the provider
+    // cache: without them this is a plain connection pool.
+    followRedirects: new EnvHttpProxyAgent().compose(interceptors.redirect({ maxRedirections: 5 })),
   }));
   return client;
 }
