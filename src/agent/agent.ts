@@ -8,7 +8,8 @@ import type { JobAssignment, JobSignal, RegisterResponse } from '../protocol/age
 import { backoff } from '../protocol/backoff.ts';
 import { AuthError, isTransient } from './control-plane-client.ts';
 import { agentExitCodes, type AgentExitCode } from './exit-codes.ts';
-import { JobRunner, type AgentDeps, type JobEnd } from './job-runner.ts';
+import type { AgentDeps, Runner } from './agent-deps.ts';
+import { JobRunner, type JobEnd } from './job-runner.ts';
 import { removeLeftover, sortLeftovers, type RecoveredTask } from './leftover-tasks.ts';
 import { RegistrationStore, type AgentIdentity } from './agent-registration.ts';
 import { agentVersion } from './agent-version.ts';
@@ -43,7 +44,7 @@ const resumeBudgetMs = 5 * 60_000;
 export class OutpostAgent {
   readonly #deps: AgentDeps;
   readonly #registrations: RegistrationStore;
-  readonly #running = new Map<string, JobRunner>();
+  readonly #running = new Map<string, Runner>();
   readonly #stopping = new AbortController();
   /** Aborted once the agent is stopping and no job is left: ends a heartbeat in flight. */
   readonly #idleStop = new AbortController();
@@ -113,11 +114,15 @@ export class OutpostAgent {
       throw error;
     }
     for (const recovered of adopted) this.#follow(JobRunner.recovered(recovered.task, recovered.running, this.#runnerDeps()));
+    // Heartbeats first: the leases a role takes over as it starts (a
+    // controller's waiting pods, a worker's) are renewed from the first one.
     const heartbeat = this.#heartbeatLoop();
     try {
+      await this.#deps.role?.start?.(this.#runnerDeps(), (runner) => this.#follow(runner));
       await this.#claimLoop();
     } finally {
       this.#poll?.abort();
+      await this.#deps.role?.stop?.();
       await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
       this.#stopping.abort();
       this.#idleStop.abort();
@@ -241,7 +246,7 @@ export class OutpostAgent {
         await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
         break;
       }
-      const free = this.#wantsWork() ? Math.max(0, this.#capacity() - this.#running.size) : 0;
+      const free = this.#wantsWork() && this.#deps.role?.claims !== false ? Math.max(0, this.#capacity() - this.#running.size) : 0;
       this.#poll = new AbortController();
       this.#pollFreeSlots = free;
       const pollStarted = performance.now();
@@ -284,11 +289,12 @@ export class OutpostAgent {
       return;
     }
     this.#deps.logger.info({ job: assignment.job_id, run: assignment.run_id, kind: assignment.kind }, 'job claimed');
-    this.#follow(JobRunner.claimed(assignment, this.#runnerDeps()));
+    const deps = this.#runnerDeps();
+    this.#follow(this.#deps.role?.runnerFor?.(assignment, deps) ?? JobRunner.claimed(assignment, deps));
   }
 
   /** Runs a job to its end, counting it against this agent's slots meanwhile. */
-  #follow(runner: JobRunner): void {
+  #follow(runner: Runner): void {
     const { job } = runner;
     this.#jobsStarted++;
     this.#running.set(job.job_id, runner);
@@ -331,7 +337,7 @@ export class OutpostAgent {
     );
   }
 
-  #waitFor(runner: JobRunner): Promise<void> {
+  #waitFor(runner: Runner): Promise<void> {
     return runnerDone.get(runner) ?? Promise.resolve();
   }
 
@@ -353,7 +359,7 @@ export class OutpostAgent {
       }
       if (this.#fatal || (this.#stopping.signal.aborted && this.#running.size === 0)) break;
       try {
-        const status = this.#stopping.signal.aborted ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';
+        const status = this.#stopping.signal.aborted || this.#deps.role?.draining?.() ? 'draining' : this.#running.size > 0 ? 'busy' : 'idle';
         const response = await this.#deps.client.heartbeat(this.#session, { status, running: this.#runningJobs() }, Math.max(minHeartbeatTimeoutMs, this.#heartbeatMs), this.#idleStop.signal);
         failures = 0;
         this.#applySignals(response.signals);
@@ -376,4 +382,4 @@ export class OutpostAgent {
   }
 }
 
-const runnerDone = new WeakMap<JobRunner, Promise<void>>();
+const runnerDone = new WeakMap<Runner, Promise<void>>();

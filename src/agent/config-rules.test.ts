@@ -61,3 +61,12 @@ test('a health host while the health listener is off', () => {
   assert.match(refusal({ OUTPOST_AGENT_HEALTH_HOST: '127.0.0.1' }), /OUTPOST_AGENT_HEALTH_HOST is set, but the health listener is off/);
   accepts({ OUTPOST_AGENT_HEALTH_HOST: '127.0.0.1', OUTPOST_AGENT_HEALTH_PORT: '9090' });
 });
+
+test('the kubernetes driver needs a mode, a worker its node, and neither runs in single mode', () => {
+  assert.match(refusal({ OUTPOST_AGENT_DRIVER: 'kubernetes' }), /OUTPOST_AGENT_DRIVER=kubernetes needs OUTPOST_AGENT_KUBERNETES_MODE/);
+  assert.match(refusal({ OUTPOST_AGENT_DRIVER: 'local', OUTPOST_AGENT_KUBERNETES_MODE: 'worker' }), /OUTPOST_AGENT_KUBERNETES_MODE=worker needs OUTPOST_AGENT_DRIVER=kubernetes, but the driver is local/);
+  assert.match(refusal({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'worker' }), /needs OUTPOST_AGENT_KUBERNETES_NODE_NAME/);
+  assert.match(refusal({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'controller', OUTPOST_AGENT_SINGLE: 'true' }), /cannot run in single mode/);
+  accepts({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'controller' });
+  accepts({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'worker', OUTPOST_AGENT_KUBERNETES_NODE_NAME: 'node-1' });
+});

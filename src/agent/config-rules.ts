@@ -8,7 +8,9 @@ import type { SettingsRule } from '../config/settings.ts';
 export interface RuledAgentSettings {
   single: boolean;
   concurrency: number;
-  driver: 'auto' | 'docker' | 'local';
+  driver: 'auto' | 'docker' | 'local' | 'kubernetes';
+  kubernetesMode: 'controller' | 'worker' | undefined;
+  kubernetesNodeName: string | undefined;
   memoryLimitMb: number | undefined;
   containerTaskMemLimit: number;
   onStopAction: 'drain' | 'grace' | 'force';
@@ -20,6 +22,29 @@ export interface RuledAgentSettings {
 }
 
 export const agentRules: readonly SettingsRule<RuledAgentSettings>[] = [
+  {
+    settings: ['OUTPOST_AGENT_DRIVER', 'OUTPOST_AGENT_KUBERNETES_MODE'],
+    description: 'the kubernetes driver needs to know which part the agent plays: `controller` or `worker`; the other drivers have no part to play.',
+    check: ({ driver, kubernetesMode }) => {
+      if (driver === 'kubernetes' && kubernetesMode === undefined) return 'OUTPOST_AGENT_DRIVER=kubernetes needs OUTPOST_AGENT_KUBERNETES_MODE: `controller` (claims jobs and creates their pods) or `worker` (runs the pods on its node; one per node). The agent-k8s Helm chart sets both.';
+      if (driver !== 'kubernetes' && kubernetesMode !== undefined) return `OUTPOST_AGENT_KUBERNETES_MODE=${kubernetesMode} needs OUTPOST_AGENT_DRIVER=kubernetes, but the driver is ${driver}.`;
+      return undefined;
+    },
+  },
+  {
+    settings: ['OUTPOST_AGENT_KUBERNETES_MODE', 'OUTPOST_AGENT_KUBERNETES_NODE_NAME'],
+    description: 'a worker runs the job pods of one node, which it must be told (the downward API\'s spec.nodeName).',
+    check: ({ kubernetesMode, kubernetesNodeName }) =>
+      kubernetesMode === 'worker' && kubernetesNodeName === undefined
+        ? 'OUTPOST_AGENT_KUBERNETES_MODE=worker needs OUTPOST_AGENT_KUBERNETES_NODE_NAME, the node it runs on (valueFrom: fieldRef: spec.nodeName).'
+        : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_KUBERNETES_MODE', 'OUTPOST_AGENT_SINGLE'],
+    description: 'single mode runs one job in this process; a Kubernetes controller or worker runs jobs in pods for as long as it lives.',
+    check: ({ kubernetesMode, single }) =>
+      kubernetesMode !== undefined && single ? `OUTPOST_AGENT_KUBERNETES_MODE=${kubernetesMode} cannot run in single mode (OUTPOST_AGENT_SINGLE=true): drop one of them.` : undefined,
+  },
   {
     settings: ['OUTPOST_AGENT_SINGLE', 'OUTPOST_AGENT_CONCURRENCY'],
     description: 'a single-mode agent runs exactly one job, so a concurrency above 1 cannot be honoured.',

@@ -6,6 +6,7 @@ import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
 import { cacheSettings } from './cache-config.ts';
 import { agentRules } from './config-rules.ts';
 import { engineSettings } from './engine-config.ts';
+import { kubernetesSettings } from './kubernetes-config.ts';
 import { observabilitySettings } from './observability-config.ts';
 import { memorySettings } from './memory-config.ts';
 import { shutdownSettings } from './shutdown-config.ts';
@@ -37,8 +38,8 @@ export const agentSettings = {
   driver: {
     env: ['OUTPOST_AGENT_DRIVER', 'SCALR_AGENT_DRIVER', 'SCALR_DRIVER'],
     default: 'auto',
-    description: 'Where jobs run: `docker` (a container per job, through the Docker Engine API), `local` (a subprocess per job), or `auto`: `docker` when a Docker daemon answers, else `local` (the agent logs which and why).',
-    parse: asEnum(['auto', 'docker', 'local'] as const),
+    description: 'Where jobs run: `docker` (a container per job, through the Docker Engine API), `local` (a subprocess per job), `kubernetes` (a pod per job, through the Kubernetes API; see OUTPOST_AGENT_KUBERNETES_MODE and docs/kubernetes.md), or `auto`: `docker` when a Docker daemon answers, else `local` (the agent logs which and why).',
+    parse: asEnum(['auto', 'docker', 'local', 'kubernetes'] as const),
   },
   dockerHost: {
     env: ['DOCKER_HOST'],
@@ -120,6 +121,7 @@ export const agentSettings = {
     parse: asDurationMs,
   },
   ...cacheSettings,
+  ...kubernetesSettings,
   ...observabilitySettings,
   ...shutdownSettings,
   ...memorySettings,

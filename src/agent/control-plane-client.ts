@@ -11,11 +11,13 @@ import type { Logger } from 'pino';
 import {
   agentPaths,
   heartbeatResponse,
+  jobAdoption,
   logAppendResponse,
   pollResponse,
   registerResponse,
   type HeartbeatRequest,
   type HeartbeatResponse,
+  type JobAdoption,
   type JobFinishRequest,
   type PollRequest,
   type PollResponse,
@@ -138,6 +140,11 @@ export class ControlPlaneClient {
   async logSize(session: string, jobId: string, leaseId: string): Promise<number> {
     const options = { token: session, raw: Buffer.alloc(0), query: { lease_id: leaseId, offset: 0 }, retryForMs: jobCallBudgetMs, attemptTimeoutMs: updateAttemptTimeoutMs };
     return logAppendResponse.parse(await this.#call('PUT', agentPaths.jobLogs(jobId), options)).size;
+  }
+
+  /** Takes over a job another agent of the pool holds, naming its current lease; the answer carries the new lease. */
+  async adoptJob(session: string, jobId: string, leaseId: string): Promise<JobAdoption> {
+    return jobAdoption.parse(await this.#call('POST', agentPaths.jobAdopt(jobId), { token: session, body: { lease_id: leaseId }, retryForMs: 30_000, attemptTimeoutMs: updateAttemptTimeoutMs }));
   }
 
   async reportLost(session: string, jobId: string, leaseId: string): Promise<void> {

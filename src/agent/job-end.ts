@@ -59,7 +59,8 @@ export type JobEnding =
   | { readonly kind: 'not-started'; readonly error: JobErrorInfo; readonly line: string };
 
 /** What the agent counts (its metrics, a single-mode agent's exit code). `stopped`: the agent's own stop ended the job. */
-export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned' | 'stopped';
+/** How a job ended for this agent; `handed_over`: another agent of the pool (a Kubernetes worker) took it over. */
+export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned' | 'stopped' | 'handed_over';
 
 export type Outcome = 'succeeded' | 'failed' | 'canceled';
 

@@ -14,57 +14,22 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { JobAssignment, SignalAction } from '../protocol/agent-api.ts';
 import { OutpostError } from '../protocol/errors.ts';
-import { jobExitCodes, type JobKind } from '../protocol/statuses.ts';
-import type { AgentMetrics } from './agent-metrics.ts';
-import type { AgentConfig } from './config.ts';
-import type { ControlPlaneClient } from './control-plane-client.ts';
-import type { Driver, ExitResult, RunningTask } from './drivers/driver.ts';
-import type { EngineCache, EngineLease } from './engines/engine-cache.ts';
+import { jobExitCodes } from '../protocol/statuses.ts';
+import type { JobRunnerDeps, Runner, RunnerJob } from './agent-deps.ts';
+import type { ExitResult, RunningTask } from './drivers/driver.ts';
+import type { EngineLease } from './engines/engine-cache.ts';
 import { decideEnd, errorInfo, interrupts, replaces, type EndReport, type JobEnd, type JobEnding, type StopCause } from './job-end.ts';
 import { JobLog } from './job-log.ts';
 import { runtimeFor } from './job-runtime.ts';
 import { LogShipper } from './log-shipper.ts';
 import { startMemoryGuard } from './memory-guard.ts';
-import type { JobMemoryLimit } from './memory-limit.ts';
-import type { PlanWorkdirs } from './plan-workdirs.ts';
-import { providerEnvironment, type MirrorAccess, type ProviderMirror } from './providers/provider-mirror.ts';
+import { providerEnvironment, type MirrorAccess } from './providers/provider-mirror.ts';
 import { SandboxControl } from './sandbox-control.ts';
 import type { StopAction } from './shutdown-config.ts';
-import type { PersistedTask, RecoverableTask, TaskHandleStore } from './task-handles.ts';
+import type { PersistedTask, RecoverableTask } from './task-handles.ts';
 
 export type { JobEnd };
-
-/** What the agent process shares with every job it runs. */
-export interface AgentDeps {
-  config: AgentConfig;
-  client: ControlPlaneClient;
-  driver: Driver;
-  engines: EngineCache;
-  logger: Logger;
-  baseEnv: Readonly<Record<string, string>>;
-  handles: TaskHandleStore;
-  /** The provider cache's mirror; absent when the cache is off. */
-  providers?: ProviderMirror | undefined;
-  /** The per-job limit the memory guard measures against; absent when the guard is off. */
-  memoryLimit?: JobMemoryLimit | undefined;
-  /** Prometheus metrics; absent when the health listener is off (OUTPOST_AGENT_HEALTH_PORT=0). */
-  metrics?: AgentMetrics | undefined;
-  /** Plan jobs' directories kept for their runs' applies; absent when that is off. */
-  planWorkdirs?: PlanWorkdirs | undefined;
-}
-
-export interface JobRunnerDeps extends AgentDeps {
-  agentId: string;
-  session: () => string;
-}
-
-/** The job a runner runs, as the agent lists it to the control plane. */
-export interface RunnerJob {
-  readonly job_id: string;
-  readonly lease_id: string;
-  readonly run_id: string;
-  readonly kind: JobKind;
-}
+export type { AgentDeps, JobRunnerDeps, RunnerJob } from './agent-deps.ts';
 
 type JobStart = { readonly kind: 'claimed'; readonly assignment: JobAssignment } | { readonly kind: 'recovered'; readonly task: RecoverableTask; readonly running: RunningTask };
 
@@ -77,7 +42,7 @@ const replayDrainMs = 120_000;
 /** A stopping agent must exit even if the control plane does not answer its report: the lease then lapses. */
 const stoppingReportTimeoutMs = 30_000;
 
-export class JobRunner {
+export class JobRunner implements Runner {
   readonly job: RunnerJob;
   readonly #deps: JobRunnerDeps;
   readonly #logger: Logger;
@@ -91,6 +56,7 @@ export class JobRunner {
   #log: JobLog | undefined;
   /** What is persisted while the sandbox exists; undefined before and after. */
   #task: PersistedTask | undefined;
+  #sandboxStarted = false;
   #persisting: Promise<void> = Promise.resolve();
 
   private constructor(job: RunnerJob, start: JobStart, deps: JobRunnerDeps) {
@@ -139,6 +105,11 @@ export class JobRunner {
     await this.#stopBecause({ kind: 'abandoned' });
   }
 
+  /** Whether the driver was ever asked to start the job's sandbox (or recovered one): before that, nothing of the job ran. */
+  get sandboxStarted(): boolean {
+    return this.#sandboxStarted;
+  }
+
   run(): Promise<JobEnd> {
     return this.#start.kind === 'claimed' ? this.#runClaimed(this.#start.assignment) : this.#runRecovered(this.#start.task, this.#start.running);
   }
@@ -167,6 +138,7 @@ export class JobRunner {
   }
 
   async #runRecovered(task: RecoverableTask, running: RunningTask): Promise<JobEnd> {
+    this.#sandboxStarted = true;
     this.#task = task;
     this.#stop = task.stop;
     // A stop the previous process began goes on being reported; its interrupt was sent already.
@@ -227,6 +199,7 @@ export class JobRunner {
     const workdir = path.join(config.dataDir, 'jobs', assignment.job_id);
     const runtime = await runtimeFor(driver, config.dataDir);
     if (assignment.kind === 'apply') await planWorkdirs?.handOver(assignment.run_id, workdir);
+    this.#sandboxStarted = true;
     const running = await driver.start({
       jobId: assignment.job_id,
       agentId: this.#deps.agentId,

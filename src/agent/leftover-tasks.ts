@@ -46,7 +46,15 @@ export async function sortLeftovers(deps: LeftoverDeps): Promise<Leftovers> {
   const orphans = await driver.removeOrphans(new Set(left.map((task) => task.jobId))).catch(() => 0);
   if (orphans > 0) logger.warn({ count: orphans }, 'removed sandboxes no job owns');
   // Job directories and log spill files (`<job id>.log-spill`): only recovered sandboxes still use their directory.
-  const keep = new Set(recovered.map(({ task }) => path.basename(task.workdir)));
+  let elsewhere: ReadonlySet<string> | undefined;
+  try {
+    elsewhere = await driver.jobsInUseElsewhere?.();
+  } catch (error) {
+    // Which directories other sandboxes mount is unknown: keep them all for a later start.
+    logger.warn({ err: (error as Error).message }, 'could not tell which job directories are in use; leaving them');
+    return { recovered, lost };
+  }
+  const keep = new Set([...recovered.map(({ task }) => path.basename(task.workdir)), ...(elsewhere ?? [])]);
   const jobsDir = path.join(config.dataDir, 'jobs');
   for (const name of await readdir(jobsDir).catch(() => [] as string[])) {
     if (!keep.has(name)) await rm(path.join(jobsDir, name), { recursive: true, force: true });

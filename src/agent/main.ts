@@ -30,7 +30,7 @@ export async function createAgent(
   logger: Logger,
 ): Promise<{ agent: OutpostAgent; client: ControlPlaneClient; metrics: AgentMetrics | undefined; close(): Promise<void> }> {
   const baseEnv = jobBaseEnvironment();
-  const { driver, dataDir } = await selectDriver(configured, logger);
+  const { driver, dataDir, role } = await selectDriver(configured, logger);
   // The docker driver may settle on another data dir (a host mount): the default cache dir follows it.
   const cacheDir = configured.cacheDir ?? path.join(dataDir, 'cache');
   const config = { ...configured, dataDir, cacheDir };
@@ -67,7 +67,9 @@ export async function createAgent(
   });
   await planWorkdirs.start();
   return {
-    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv, handles, providers, metrics, memoryLimit, planWorkdirs }),
+    // A job pod's environment is its template's (task.extraEnv, the proxy,
+    // the CA): the worker's own (its extraEnv, its pod's names) stays in it.
+    agent: new OutpostAgent({ config, client, driver, engines, logger, baseEnv: driver.name === 'kubernetes' ? {} : baseEnv, handles, providers, metrics, memoryLimit, planWorkdirs, role }),
     client,
     metrics,
     close: async () => {
@@ -91,10 +93,14 @@ async function providerMirrorFor(
     return undefined;
   }
   if (!driver.capabilities().sharesAgentLoopback) {
-    logger.warn(
-      { network: config.containerNetwork },
-      'provider cache off: job containers on this network cannot reach the agent on 127.0.0.1 (use OUTPOST_AGENT_CONTAINER_NETWORK=auto or host)',
-    );
+    if (config.driver === 'kubernetes') {
+      logger.info('provider cache off: job pods cannot reach the agent on 127.0.0.1; each job downloads its providers (OUTPOST_AGENT_PROVIDER_NETWORK_MIRRORS names a mirror they can reach)');
+    } else {
+      logger.warn(
+        { network: config.containerNetwork },
+        'provider cache off: job containers on this network cannot reach the agent on 127.0.0.1 (use OUTPOST_AGENT_CONTAINER_NETWORK=auto or host)',
+      );
+    }
     return undefined;
   }
   return startProviderMirror(

@@ -90,6 +90,8 @@ export function jobMemoryLimit(config: AgentConfig, driver: string, logger: Logg
 function limitOf(config: AgentConfig, driver: string, cgroupLimit: () => number | undefined): JobMemoryLimit | undefined {
   if (config.memoryLimitMb !== undefined) return { bytes: config.memoryLimitMb * mib, source: 'OUTPOST_AGENT_MEMORY_LIMIT_MB' };
   if (driver === 'docker') return { bytes: config.containerTaskMemLimit * mib, source: 'OUTPOST_AGENT_CONTAINER_TASK_MEM_LIMIT' };
+  // Job pods have limits of their own, in their template (the agent-k8s chart passes the job container's as OUTPOST_AGENT_MEMORY_LIMIT_MB).
+  if (driver === 'kubernetes') return undefined;
   const cgroup = cgroupLimit();
   if (cgroup === undefined) return undefined;
   const share = Math.floor(cgroup / config.concurrency);

@@ -52,7 +52,16 @@ export interface ContainerReachableServer {
  * 127.0.0.1 only.)
  */
 export async function startContainerReachableServer(t: TestHooks, extraEnv: Readonly<Record<string, string>> = {}): Promise<ContainerReachableServer> {
-  const gateway = await bridgeGateway();
+  return startServerReachableAt(t, await bridgeGateway(), extraEnv);
+}
+
+/**
+ * The real server (SQLite), listening on every interface, whose public URL
+ * (the one pool tokens carry and jobs use) is at `host`: the Docker bridge's
+ * gateway for containers, the node's address for pods.
+ */
+export async function startServerReachableAt(t: TestHooks, host: string, extraEnv: Readonly<Record<string, string>> = {}): Promise<ContainerReachableServer> {
+  const gateway = host;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-server-'));
   const logFile = path.join(dir, 'server.log');
   const dataDir = path.join(dir, 'data');

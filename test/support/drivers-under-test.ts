@@ -7,7 +7,10 @@ import { pino } from 'pino';
 import type { Driver } from '../../src/agent/drivers/driver.ts';
 import { DockerDriver } from '../../src/agent/drivers/docker/docker-driver.ts';
 import { detectPlacement } from '../../src/agent/drivers/docker/placement.ts';
+import { KubeApi, loadKubeConfig } from '../../src/agent/drivers/kubernetes/kube-api.ts';
+import { KubernetesDriver } from '../../src/agent/drivers/kubernetes/kubernetes-driver.ts';
 import { LocalDriver } from '../../src/agent/drivers/local/local-driver.ts';
+import { clusterAgentImage, kubernetesUnavailable } from './kubernetes-cluster.ts';
 import { dockerClient } from '../../src/agent/drivers/select-driver.ts';
 
 export const runnerImage = process.env.OUTPOST_TEST_RUNNER_IMAGE ?? 'outpost/runner:latest';
@@ -42,7 +45,25 @@ export async function createDockerDriver(dataDir: string, networkMode = 'host'):
   });
 }
 
+/** A kubernetes driver running its pods on the test cluster, this host being its node. */
+export function createKubernetesDriver(dataDir: string): KubernetesDriver {
+  return new KubernetesDriver({
+    api: new KubeApi(loadKubeConfig(), 'default'),
+    mode: 'direct',
+    instance: 'conformance',
+    dataDir,
+    nodePaths: 'all',
+    template: { spec: { containers: [] } },
+    defaultImage: clusterAgentImage,
+    jobUser: { uid: 1000, gid: 1000 },
+    startupTimeoutMs: 60_000,
+    podTtlMs: 0,
+    logger: pino({ level: 'silent' }),
+  });
+}
+
 export const driversUnderTest: DriverUnderTest[] = [
   { name: 'local', unavailable: undefined, create: async (dataDir) => new LocalDriver({ dataDir }) },
   { name: 'docker', unavailable: dockerUnavailable(), create: (dataDir) => createDockerDriver(dataDir) },
+  { name: 'kubernetes', unavailable: kubernetesUnavailable(), create: async (dataDir) => createKubernetesDriver(dataDir) },
 ];

@@ -112,9 +112,11 @@ export class HeldEndpoint {
   readonly requests: string[] = [];
   readonly #held: http.ServerResponse[] = [];
   readonly #server: http.Server;
+  readonly #host: string;
   #released = false;
 
-  private constructor() {
+  private constructor(host: string) {
+    this.#host = host;
     this.#server = http.createServer((request, response) => {
       this.requests.push(`${request.method ?? '?'} ${request.url ?? ''}`);
       if (this.#released) this.#answer(response);
@@ -122,15 +124,16 @@ export class HeldEndpoint {
     });
   }
 
-  static async start(t: TestHooks): Promise<HeldEndpoint> {
-    const endpoint = new HeldEndpoint();
-    await new Promise<void>((resolve) => endpoint.#server.listen(0, '127.0.0.1', resolve));
+  /** On loopback; or on every interface, reached at `host` (a pod reaches the node's address). */
+  static async start(t: TestHooks, host = '127.0.0.1'): Promise<HeldEndpoint> {
+    const endpoint = new HeldEndpoint(host);
+    await new Promise<void>((resolve) => endpoint.#server.listen(0, host === '127.0.0.1' ? host : '0.0.0.0', resolve));
     t.after(() => endpoint.close());
     return endpoint;
   }
 
   url(urlPath: string): string {
-    return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}${urlPath}`;
+    return `http://${this.#host}:${(this.#server.address() as AddressInfo).port}${urlPath}`;
   }
 
   release(): void {

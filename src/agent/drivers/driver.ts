@@ -86,6 +86,12 @@ export interface Driver {
   recover(handle: TaskHandle): Promise<RunningTask | undefined>;
   /** Removes the sandboxes of this agent's data dir that no handle accounts for (a crash between create and persist); returns how many. */
   removeOrphans(known: ReadonlySet<string>): Promise<number>;
+  /**
+   * Jobs whose sandboxes on this machine exist but are not this agent's (yet):
+   * a restarted agent keeps their directories. A Kubernetes worker's node
+   * has job pods waiting for it, whose job directories are already mounted.
+   */
+  jobsInUseElsewhere?(): Promise<ReadonlySet<string>>;
   /** Memory the sandbox uses now, in bytes (undefined: not known); the memory guard watches it. */
   memoryUsage?(handle: TaskHandle): Promise<number | undefined>;
 }

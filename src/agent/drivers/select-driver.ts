@@ -1,10 +1,12 @@
 // Picks the driver: the one configured, or with `auto` the docker driver when
 // a Docker daemon answers and the local driver otherwise, saying why either
-// way. For the docker driver it also settles the data dir, which must be a
+// way (the kubernetes driver is only ever asked for). For the docker driver it also settles the data dir, which must be a
 // host mount when the agent itself runs in a container. dockerode is loaded
 // only once the docker driver is chosen: the local driver never needs it.
 import type Docker from 'dockerode';
 import type { Logger } from 'pino';
+import path from 'node:path';
+import type { AgentRole } from '../agent-deps.ts';
 import type { AgentConfig } from '../config.ts';
 import type { Driver } from './driver.ts';
 import { DockerDriver } from './docker/docker-driver.ts';
@@ -30,7 +32,16 @@ export async function dockerClient(dockerHost: string): Promise<Docker> {
   return new Docker({ host: url.hostname, port: Number(url.port || 2375), protocol: url.protocol === 'https:' ? 'https' : 'http' });
 }
 
-export async function selectDriver(config: AgentConfig, logger: Logger): Promise<{ driver: Driver; dataDir: string }> {
+export async function selectDriver(config: AgentConfig, logger: Logger): Promise<{ driver: Driver; dataDir: string; role?: AgentRole }> {
+  // The kubernetes driver comes with the part the agent plays; the Kubernetes client loads only here.
+  if (config.driver === 'kubernetes') {
+    const { kubernetesAgentParts, KubernetesUnavailableError } = await import('../kubernetes/setup.ts');
+    try {
+      return { ...(await kubernetesAgentParts(config, config.cacheDir ?? path.join(config.dataDir, 'cache'), logger)), dataDir: config.dataDir };
+    } catch (error) {
+      throw error instanceof KubernetesUnavailableError ? new DriverUnavailableError(error.message) : error;
+    }
+  }
   if (config.driver === 'local') {
     logger.info({ driver: 'local', reason: 'OUTPOST_AGENT_DRIVER=local' }, 'driver selected');
     return { driver: new LocalDriver({ dataDir: config.dataDir }), dataDir: config.dataDir };
