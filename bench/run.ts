@@ -5,6 +5,7 @@ import { claimLatency } from './claim-latency.ts';
 import { controlPlaneScale } from './control-plane-scale.ts';
 import { driverOverhead } from './driver-overhead.ts';
 import { footprint } from './footprint.ts';
+import { kubernetesStart } from './kubernetes-start.ts';
 import { logLatency } from './log-latency.ts';
 import { collectHooks } from './measure.ts';
 import { providerCache } from './provider-cache.ts';
@@ -27,6 +28,7 @@ try {
   if (wanted('log-latency')) results.logLatency = await logLatency(hooks);
   if (wanted('control-plane-scale')) results.controlPlaneScale = await controlPlaneScale(hooks);
   if (wanted('footprint')) results.footprint = await footprint(hooks);
+  if (wanted('kubernetes-start')) results.kubernetesStart = await kubernetesStart(hooks);
 } finally {
   await hooks.runAll();
 }
