@@ -28,8 +28,19 @@ BRIDGE=outpost-k8s0
 started=$SECONDS
 log() { echo "kubernetes: [$((SECONDS - started)) s] $*" >&2; }
 
+ctr=(ctr --address "$RUN/containerd/containerd.sock" -n k8s.io)
+# The images save-images.sh left in $DIR/images, into the node's containerd:
+# on every start, so a cluster that was already running gets the images of
+# the code being tested, not those of an earlier run.
+import_images() {
+  shopt -s nullglob
+  for image in "$DIR"/images/*.tar; do "${ctr[@]}" images import "$image" >/dev/null; done
+  log "images: $("${ctr[@]}" images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+}
+
 if [[ -s "$RUN/kube-apiserver.pid" ]] && kill -0 "$(cat "$RUN/kube-apiserver.pid")" 2>/dev/null; then
   log "already running"
+  import_images
   echo "export KUBECONFIG=$PKI/admin.kubeconfig"
   exit 0
 fi
@@ -147,11 +158,8 @@ launch kube-apiserver "$TOOLS/kube-apiserver" --etcd-servers=http://127.0.0.1:12
   --kubelet-client-certificate="$PKI/kubelet-client.crt" --kubelet-client-key="$PKI/kubelet-client.key" \
   --kubelet-preferred-address-types=InternalIP,Hostname --profiling=false
 
-ctr=(ctr --address "$RUN/containerd/containerd.sock" -n k8s.io)
 for _ in $(seq 100); do "${ctr[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-shopt -s nullglob
-for image in "$DIR"/images/*.tar; do "${ctr[@]}" images import "$image" >/dev/null; done
-log "images: $("${ctr[@]}" images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+import_images
 
 export KUBECONFIG="$PKI/admin.kubeconfig"
 kubectl="$TOOLS/kubectl"
