@@ -12,6 +12,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { JobAssignment, JobErrorInfo, SignalAction } from '../../protocol/agent-api.ts';
 import type { JobRunnerDeps, Runner, RunnerJob } from '../agent-deps.ts';
+import { ProtocolError } from '../control-plane-client.ts';
 import { jobPodName, podLabels } from '../drivers/kubernetes/pod-manifest.ts';
 import type { JobEnd } from '../job-end.ts';
 import { LogShipper } from '../log-shipper.ts';
@@ -19,6 +20,9 @@ import type { StopAction } from '../shutdown-config.ts';
 import { controllerLabel, createGatedPod, labelValue, whyNotTaken, type ControllerContext } from './controller-context.ts';
 
 type Interruption = { kind: 'canceled' } | { kind: 'agent-stop'; action: StopAction; reason: string } | { kind: 'abandoned' };
+/** What the control plane said to the controller ending a job: refused means another agent (a worker) holds it now. */
+type Report = 'accepted' | 'refused' | 'unknown';
+type Ended = { end: JobEnd; report: Report };
 
 /** How long a worker may take between taking a job over and marking its pod. */
 const takeOverMarkMs = 10_000;
@@ -68,7 +72,7 @@ export class PodDispatch implements Runner {
     const podName = jobPodName(this.job.job_id);
     if (this.#assignment) {
       const created = await this.#createPod(this.#assignment);
-      if (created instanceof Error) return this.#fail({ code: 'sandbox_failed', message: `the job pod could not be created: ${created.message}` });
+      if (created instanceof Error) return (await this.#fail({ code: 'sandbox_failed', message: `the job pod could not be created: ${created.message}` })).end;
     }
     const timeout = Promise.withResolvers<'timeout'>();
     const timer = setTimeout(() => timeout.resolve('timeout'), this.#context.schedulingTimeoutMs);
@@ -81,20 +85,28 @@ export class PodDispatch implements Runner {
     }
     // Whatever else happened, a worker may just have taken the job: then it is the worker's.
     if (await this.#wasTakenOver(podName)) return 'handed_over';
-    if (outcome === 'deleted') return this.#fail({ code: 'sandbox_failed', message: `the job pod ${podName} was deleted before a worker took the job over` });
+    if (outcome === 'deleted') return (await this.#fail({ code: 'sandbox_failed', message: `the job pod ${podName} was deleted before a worker took the job over` })).end;
     // Abandoned: the control plane let go of the lease, most likely because a
     // worker took the job over a moment before it marks the pod: give it that
     // moment. The pod is deleted only if it is still this controller's.
     if (outcome !== 'timeout' && outcome.kind === 'abandoned') {
       const marked = await Promise.race([this.#context.waiter.until(podName, (pod) => (pod === undefined || this.#takenOver(pod) ? true : undefined)), sleep(takeOverMarkMs, false)]);
       if (marked || !(await this.#stillOurs(podName))) return (await this.#wasTakenOver(podName)) ? 'handed_over' : 'abandoned';
+      await this.#context.api.deletePod(podName, 0).catch(() => undefined);
+      return 'abandoned';
     }
-    const why = outcome === 'timeout' ? await whyNotTaken(this.#context, podName) : undefined;
-    await this.#context.api.deletePod(podName, 0).catch(() => undefined);
-    if (outcome === 'timeout') {
-      return this.#fail({ code: 'sandbox_failed', message: `no worker took the job over within ${Math.round(this.#context.schedulingTimeoutMs / 1000)} s (OUTPOST_AGENT_KUBERNETES_SCHEDULING_TIMEOUT): ${why}` });
-    }
-    return this.#interruptedEnd(outcome);
+    const uid = (await this.#context.api.readPod(podName).catch(() => undefined))?.metadata?.uid;
+    // The control plane says who holds the job: end it there first, under
+    // this controller's lease. A worker that adopted it meanwhile makes that
+    // fail, and the pod is then the worker's, whatever its labels say yet.
+    const ended =
+      outcome === 'timeout'
+        ? await this.#fail({ code: 'sandbox_failed', message: `no worker took the job over within ${Math.round(this.#context.schedulingTimeoutMs / 1000)} s (OUTPOST_AGENT_KUBERNETES_SCHEDULING_TIMEOUT): ${await whyNotTaken(this.#context, podName)}` })
+        : await this.#interruptedEnd(outcome);
+    if (ended.report === 'refused' || (ended.report === 'unknown' && (await this.#wasTakenOver(podName)))) return 'handed_over';
+    // By uid: once the job is back in the queue, its next pod has this name.
+    await this.#context.api.deletePod(podName, 0, uid).catch(() => undefined);
+    return ended.end;
   }
 
   async #createPod(assignment: JobAssignment): Promise<V1Pod | Error> {
@@ -115,20 +127,18 @@ export class PodDispatch implements Runner {
     }
   }
 
-  async #interruptedEnd(interruption: Interruption): Promise<JobEnd> {
+  async #interruptedEnd(interruption: Exclude<Interruption, { kind: 'abandoned' }>): Promise<Ended> {
     const { client, session } = this.#deps;
     switch (interruption.kind) {
       case 'canceled':
         await this.#line('The job was canceled before a node ran it: nothing was run.');
-        await this.#finish('canceled');
-        return 'canceled';
-      case 'agent-stop':
+        return { end: 'canceled', report: await this.#finish('canceled') };
+      case 'agent-stop': {
         // It never started: queued again at once, for the next controller.
-        await client.reportLost(session(), this.job.job_id, this.job.lease_id).catch((error: unknown) => this.#logger.warn({ err: (error as Error).message }, 'could not hand the job back'));
-        this.#logger.info({ reason: interruption.reason }, 'controller stopping: deleted the job pod and handed the job back');
-        return 'stopped';
-      case 'abandoned':
-        return 'abandoned';
+        const report = await this.#report(client.reportLost(session(), this.job.job_id, this.job.lease_id), 'hand the job back');
+        if (report === 'accepted') this.#logger.info({ reason: interruption.reason }, 'controller stopping: handed the job back and deleted its pod');
+        return { end: 'stopped', report };
+      }
     }
   }
 
@@ -150,17 +160,26 @@ export class PodDispatch implements Runner {
     return (await this.#context.api.readPod(podName).catch(() => undefined))?.spec?.nodeName;
   }
 
-  async #fail(error: JobErrorInfo): Promise<JobEnd> {
+  async #fail(error: JobErrorInfo): Promise<Ended> {
     await this.#line(`Error: ${error.message} [${error.code}]`);
     this.#logger.warn({ err: error.message }, 'the job could not be handed to a node');
-    await this.#finish('failed', error);
-    return 'failed';
+    return { end: 'failed', report: await this.#finish('failed', error) };
   }
 
-  async #finish(status: 'failed' | 'canceled', error?: JobErrorInfo): Promise<void> {
-    await this.#deps.client.finishJob(this.#deps.session(), this.job.job_id, { lease_id: this.job.lease_id, status, ...(error ? { error } : {}) }).catch((failure: unknown) => {
-      this.#logger.warn({ err: (failure as Error).message, status }, 'could not report the job result');
-    });
+  #finish(status: 'failed' | 'canceled', error?: JobErrorInfo): Promise<Report> {
+    return this.#report(this.#deps.client.finishJob(this.#deps.session(), this.job.job_id, { lease_id: this.job.lease_id, status, ...(error ? { error } : {}) }), 'report the job result');
+  }
+
+  /** Whether the control plane took the call; it refuses one under a lease it no longer holds for this controller. */
+  async #report(call: Promise<void>, what: string): Promise<Report> {
+    try {
+      await call;
+      return 'accepted';
+    } catch (error) {
+      if (error instanceof ProtocolError && (error.code === 'lease_stale' || error.code === 'not_found')) return 'refused';
+      this.#logger.warn({ err: (error as Error).message }, `could not ${what}`);
+      return 'unknown';
+    }
   }
 
   /** One line in the job's log, sent before anything else happens (a worker may continue the log right after). */
