@@ -66,6 +66,8 @@ export interface AgentRole {
   readonly claims: boolean;
   /** The runner of a claimed job, in place of the agent's own JobRunner. */
   runnerFor?(assignment: JobAssignment, deps: JobRunnerDeps): Runner;
+  /** A job the agent's previous process ran and this one took back, before start(): the role may keep track of it (for a cordon). */
+  recovered?(runner: Runner): Runner;
   /** Starts finding jobs besides claims, once the agent is registered; `follow` runs each. */
   start?(deps: JobRunnerDeps, follow: (runner: Runner) => void): Promise<void>;
   /** Why the agent reports itself draining though it is not stopping (its node is cordoned), if it is. */

@@ -113,7 +113,10 @@ export class OutpostAgent {
       }
       throw error;
     }
-    for (const recovered of adopted) this.#follow(JobRunner.recovered(recovered.task, recovered.running, this.#runnerDeps()));
+    for (const recovered of adopted) {
+      const runner = JobRunner.recovered(recovered.task, recovered.running, this.#runnerDeps());
+      this.#follow(this.#deps.role?.recovered?.(runner) ?? runner);
+    }
     // Heartbeats first: the leases a role takes over as it starts (a
     // controller's waiting pods, a worker's) are renewed from the first one.
     const heartbeat = this.#heartbeatLoop();

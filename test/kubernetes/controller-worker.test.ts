@@ -66,6 +66,10 @@ describe('agent-k8s: controller and worker (real cluster)', { skip: unavailable 
     const worker = await k8s.startWorker();
     const run = await createRun(k8s.server, k8s.workspace.id, await uploadConfiguration(k8s.server, k8s.workspace.id, planTimeReadConfig(endpoint.url('/held'))), { autoApply: false });
     await waitUntil('the plan to read the held state', async () => (endpoint.requests.length > 0 ? true : undefined), async () => worker.output(), 120_000);
+    // The worker records a job's pod once it follows its log: from the
+    // operation's first line in the run log on, a restart finds the record.
+    // (Killed before, it removes the pod and the job waits for its lease to lapse.)
+    await waitForLog(k8s.server, relatedId(run, 'plan'), /^Outpost: fetching job specification$/m, () => worker.output());
     await worker.kill();
     await worker.restart();
     await waitUntil('the worker to take the job back', async () => (/took back a job the previous agent process was running/.test(worker.output()) ? true : undefined), async () => worker.output());

@@ -51,9 +51,6 @@ export async function kubernetesAgentParts(config: AgentConfig, cacheDir: string
   if (!health.healthy) throw new KubernetesUnavailableError(`OUTPOST_AGENT_DRIVER=kubernetes, but the Kubernetes API does not answer: ${health.detail}`);
   logger.info({ driver: 'kubernetes', mode, namespace: api.namespace, instance: config.kubernetesInstance, detail: health.detail }, 'driver selected');
   if (mode === 'worker') {
-    if (path.resolve(config.dataDir) !== config.kubernetesNodeDataDir || path.resolve(cacheDir) !== config.kubernetesNodeCacheDir) {
-      logger.warn({ dataDir: config.dataDir, cacheDir, nodeDataDir: config.kubernetesNodeDataDir, nodeCacheDir: config.kubernetesNodeCacheDir }, 'the worker\'s data or cache dir is not where the controller points job pods (OUTPOST_AGENT_KUBERNETES_NODE_DATA_DIR / _NODE_CACHE_DIR)');
-    }
     // The shared directories job pods mount must exist, the worker's, before any pod starts.
     for (const dir of [path.join(config.dataDir, 'runtime'), path.join(config.dataDir, 'jobs'), cacheDir]) await mkdir(dir, { recursive: true, mode: 0o755 });
     return { driver, role: new WorkerRole({ api, dataDir: config.dataDir, jobUser: config.containerTaskUser, instance: config.kubernetesInstance, nodeName: config.kubernetesNodeName!, onCordon: config.onStopAction, logger }) };

@@ -63,6 +63,12 @@ export class WorkerRole implements AgentRole {
     return this.#cordoned;
   }
 
+  recovered(runner: Runner): Runner {
+    const jobId = runner.job.job_id;
+    this.#runners.set(jobId, runner);
+    return new TrackedRunner(runner, () => this.#runners.delete(jobId));
+  }
+
   async start(deps: JobRunnerDeps, follow: (runner: Runner) => void): Promise<void> {
     this.#deps = deps;
     this.#follow = follow;
@@ -190,10 +196,10 @@ export class WorkerRole implements AgentRole {
 
 /** A job runner the worker forgets (for the cordon) once the agent's run of it ends. */
 class TrackedRunner implements Runner {
-  readonly #runner: JobRunner;
+  readonly #runner: Runner;
   readonly #ended: () => void;
 
-  constructor(runner: JobRunner, ended: () => void) {
+  constructor(runner: Runner, ended: () => void) {
     this.#runner = runner;
     this.#ended = ended;
   }
