@@ -24,6 +24,16 @@ export function newId(prefix: IdPrefix): string {
   return `${prefix}-${randomString(16)}`;
 }
 
+/**
+ * The lease id an adoption gives: derived from the lease it replaces and the
+ * adopter, so the adopter asking again (its answer was lost) is recognised
+ * and answered the same. Fencing needs a new id, not a secret one: only
+ * the holder's session may use it.
+ */
+export function adoptedLeaseId(previousLeaseId: string, agentId: string): string {
+  return `lease-${createHash('sha256').update(`${previousLeaseId}\n${agentId}`).digest('base64url').slice(0, 16)}`;
+}
+
 export const tokenKinds = {
   api: 'opa_',
   pool: 'opp_',

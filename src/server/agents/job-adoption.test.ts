@@ -2,7 +2,8 @@
 // the Kubernetes worker on the node where a controller's job pod landed, or
 // a controller that restarted. The lease moves under a new id, fencing the
 // previous holder out; the job token the sandbox has keeps working; an
-// agent of another pool, or one naming a stale lease, gets nothing.
+// agent of another pool, or one naming a stale lease, gets nothing; the
+// adopter asking again gets the same answer.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { agentPaths, type JobAdoption, type JobAssignment } from '../../protocol/agent-api.ts';
@@ -63,6 +64,24 @@ describe('adopting a job another agent of the pool holds', () => {
     const stored = await findJob(server.ctx.db, job.job_id);
     assert.equal(stored?.status, 'leased');
     assert.equal(stored?.lease_id, adoption.lease_id);
+  });
+
+  it('the same adoption asked again (its answer was lost) gets the same answer; another agent naming the old lease gets lease_stale', async () => {
+    const { workspaceId, session: controller, poolToken } = await setupWorkspace(server);
+    await queueRun(server, workspaceId);
+    const job = await claim(controller);
+    const worker = await registerAgent(server, poolToken);
+    const first = await adopt(worker, job.job_id, job.lease_id);
+    assert.equal(first.status, 200, first.text);
+    const again = await adopt(worker, job.job_id, job.lease_id);
+    assert.equal(again.status, 200, again.text);
+    assert.deepEqual(again.json, first.json);
+
+    const other = await registerAgent(server, poolToken);
+    const late = await adopt(other, job.job_id, job.lease_id);
+    assert.equal(late.status, 409, late.text);
+    assert.equal(late.json.errors[0].code, 'lease_stale');
+    assert.equal((await findJob(server.ctx.db, job.job_id))?.lease_id, (first.json as JobAdoption).lease_id);
   });
 
   it('a started job can be adopted again (a restarted worker), and says it started', async () => {

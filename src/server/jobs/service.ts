@@ -11,7 +11,7 @@ import type { AgentRow } from '../agents/repo.ts';
 import { blobKeys } from '../blobs/blob-store.ts';
 import type { ServerContext } from '../context.ts';
 import type { Database } from '../db/schema.ts';
-import { hashToken, newId, newToken } from '../ids.ts';
+import { adoptedLeaseId, hashToken, newId, newToken } from '../ids.ts';
 import { storedLogSize } from '../logs/service.ts';
 import { findRun, transitionRun, type RunRow } from '../runs/repo.ts';
 import { queuedStatusOf, runningStatusOf } from '../runs/lifecycle.ts';
@@ -121,10 +121,13 @@ export async function adoptJob(ctx: ServerContext, agent: AgentRow, jobId: strin
   return inTransaction(ctx, async (trx) => {
     const job = await repo.findJob(trx, jobId);
     if (!job || job.pool_id !== agent.pool_id) throw new OutpostError('not_found', `job ${jobId} not found`);
+    const newLease = adoptedLeaseId(leaseId, agent.id);
+    // The same adoption asked again (the client retries when an answer is lost): the same answer.
+    const repeated = job.agent_id === agent.id && job.lease_id === newLease && isActiveJobStatus(job.status);
+    if (repeated) return adoptionOf(trx, job, newLease);
     if (job.lease_id !== leaseId || !isActiveJobStatus(job.status)) {
       throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
     }
-    const newLease = newId('lease');
     const moved = await repo.updateLeasedJob(trx, job.id, leaseId, {
       agent_id: agent.id,
       lease_id: newLease,
@@ -136,19 +139,22 @@ export async function adoptJob(ctx: ServerContext, agent: AgentRow, jobId: strin
       leased_at: null,
     });
     if (!moved) throw new OutpostError('lease_stale', `lease ${leaseId} is no longer current for job ${jobId}`);
-    const engine = await repo.engineOfJob(trx, job.id);
-    const logOffset = await storedLogSize(trx, job.run_id, job.kind);
     ctx.logger.info({ job: job.id, run: job.run_id, from: job.agent_id, to: agent.id }, 'job adopted by another agent of its pool');
-    return {
-      job_id: job.id,
-      lease_id: newLease,
-      run_id: job.run_id,
-      kind: job.kind,
-      engine: { name: engine.engine, version: engine.engine_version },
-      log_offset: logOffset,
-      started: job.status === 'running',
-    };
+    return adoptionOf(trx, job, newLease);
   });
+}
+
+async function adoptionOf(db: Kysely<Database>, job: repo.JobRow, leaseId: string): Promise<JobAdoption> {
+  const engine = await repo.engineOfJob(db, job.id);
+  return {
+    job_id: job.id,
+    lease_id: leaseId,
+    run_id: job.run_id,
+    kind: job.kind,
+    engine: { name: engine.engine, version: engine.engine_version },
+    log_offset: await storedLogSize(db, job.run_id, job.kind),
+    started: job.status === 'running',
+  };
 }
 
 /** What a job token reaches: its own job, that job's run, and the run's workspace. */
