@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobAssignment, JobSignal, RegisterResponse } from '../protocol/agent-api.ts';
 import { backoff } from '../protocol/backoff.ts';
 import { AuthError, isTransient } from './control-plane-client.ts';
-import { agentExitCodes, type AgentExitCode } from './exit-codes.ts';
+import { agentExitCodes, singleModeExitCode, type AgentExitCode } from './exit-codes.ts';
 import type { AgentDeps, Runner } from './agent-deps.ts';
 import { JobRunner, type JobEnd } from './job-runner.ts';
 import { removeLeftover, sortLeftovers, type RecoveredTask } from './leftover-tasks.ts';
@@ -61,6 +61,7 @@ export class OutpostAgent {
   #fatal: AgentStoppedError | undefined;
   #jobsStarted = 0;
   #singleResult: JobEnd | undefined;
+  #idle = false;
 
   constructor(deps: AgentDeps) {
     this.#deps = deps;
@@ -80,6 +81,14 @@ export class OutpostAgent {
     for (const runner of this.#running.values()) void runner.stopForAgent(action, reason);
   }
 
+  #singleModeIdleTimedOut(): void {
+    if (this.#jobsStarted > 0) return;
+    this.#idle = true;
+    const { singleJobId: job, singleIdleTimeout: idleTimeoutMs } = this.#deps.config;
+    this.#deps.logger.warn({ idleTimeoutMs, job }, `single mode: ${job ? `job ${job} was not queued (another agent took it, or it ended)` : 'no job was queued'} within OUTPOST_AGENT_SINGLE_IDLE_TIMEOUT; exiting`);
+    this.stop('drain', 'no job within the idle timeout');
+  }
+
   runningJobIds(): string[] {
     return [...this.#running.keys()];
   }
@@ -95,7 +104,7 @@ export class OutpostAgent {
   /** Runs until stopped; resolves with the process exit code. */
   async run(): Promise<AgentExitCode> {
     const { config, logger } = this.#deps;
-    if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN)', agentExitCodes.invalidConfiguration);
+    if (!config.token) throw new AgentStoppedError('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN), or OUTPOST_AGENT_TOKEN_FILE', agentExitCodes.invalidConfiguration);
     const leftovers = await sortLeftovers(this.#deps);
     let adopted: RecoveredTask[];
     try {
@@ -120,10 +129,12 @@ export class OutpostAgent {
     // Heartbeats first: the leases a role takes over as it starts (a
     // controller's waiting pods, a worker's) are renewed from the first one.
     const heartbeat = this.#heartbeatLoop();
+    const idle = config.single ? setTimeout(() => this.#singleModeIdleTimedOut(), config.singleIdleTimeout) : undefined;
     try {
       await this.#deps.role?.start?.(this.#runnerDeps(), (runner) => this.#follow(runner));
       await this.#claimLoop();
     } finally {
+      clearTimeout(idle);
       this.#poll?.abort();
       await this.#deps.role?.stop?.();
       await Promise.allSettled([...this.#running.values()].map((runner) => this.#waitFor(runner)));
@@ -137,9 +148,9 @@ export class OutpostAgent {
     }
     if (this.#fatal) throw this.#fatal;
     if (config.single) {
-      const ran = this.#singleResult !== 'not_started' && this.#singleResult !== 'abandoned' && this.#singleResult !== undefined;
-      if (!ran) logger.error({ result: this.#singleResult ?? 'no job' }, 'single mode: the job could not run (see its run log); exiting 1');
-      return ran ? agentExitCodes.stopped : agentExitCodes.failed;
+      const code = singleModeExitCode(this.#singleResult, this.#idle);
+      logger[code === agentExitCodes.stopped ? 'info' : 'warn']({ result: this.#singleResult ?? 'no job', exitCode: code }, 'single mode: done');
+      return code;
     }
     return agentExitCodes.stopped;
   }
@@ -254,7 +265,7 @@ export class OutpostAgent {
       this.#pollFreeSlots = free;
       const pollStarted = performance.now();
       try {
-        const response = await this.#deps.client.poll(this.#session, { free_slots: free, running: this.#runningJobs() }, this.#poll.signal);
+        const response = await this.#deps.client.poll(this.#session, { free_slots: free, running: this.#runningJobs(), job_id: this.#deps.config.singleJobId }, this.#poll.signal);
         failures = 0;
         if (free > 0 && response.jobs.length > 0) this.#deps.metrics?.jobsClaimed(response.jobs.length, (performance.now() - pollStarted) / 1000);
         this.#applySignals(response.signals);

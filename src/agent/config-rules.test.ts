@@ -2,6 +2,9 @@
 // refused with a sentence naming both, and the neighbouring values that do
 // agree are accepted.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../config/settings.ts';
 import { loadAgentConfig } from './config.ts';
@@ -69,4 +72,26 @@ test('the kubernetes driver needs a mode, a worker its node, and neither runs in
   assert.match(refusal({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'controller', OUTPOST_AGENT_SINGLE: 'true' }), /cannot run in single mode/);
   accepts({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'controller' });
   accepts({ OUTPOST_AGENT_DRIVER: 'kubernetes', OUTPOST_AGENT_KUBERNETES_MODE: 'worker', OUTPOST_AGENT_KUBERNETES_NODE_NAME: 'node-1' });
+});
+
+test('a pool token from both the variable and a file; a job id without single mode', () => {
+  assert.match(refusal({ OUTPOST_AGENT_TOKEN_FILE: '/run/secrets/token' }), /both OUTPOST_AGENT_TOKEN \(or SCALR_AGENT_TOKEN\) and OUTPOST_AGENT_TOKEN_FILE=\/run\/secrets\/token are set/);
+  assert.match(refusal({ OUTPOST_AGENT_JOB_ID: 'job-abc' }), /OUTPOST_AGENT_JOB_ID=job-abc names the one job to run, which only a single-mode agent does/);
+  assert.match(refusal({ OUTPOST_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: 'not a job' }), /OUTPOST_AGENT_JOB_ID.*expected a job id/);
+  accepts({ OUTPOST_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: 'job-abc' });
+});
+
+test('a token file is read once, trimmed; an empty one or one with several words is refused', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-token-'));
+  try {
+    const file = path.join(dir, 'token');
+    await writeFile(file, 'opp_from-file\n');
+    assert.equal(loadAgentConfig({ OUTPOST_AGENT_TOKEN_FILE: file }).token, 'opp_from-file');
+    await writeFile(file, '  \n');
+    assert.throws(() => loadAgentConfig({ OUTPOST_AGENT_TOKEN_FILE: file }), /expected one pool token \(opp_…\), found an empty file/);
+    await writeFile(file, 'opp_a opp_b');
+    assert.throws(() => loadAgentConfig({ OUTPOST_AGENT_TOKEN_FILE: file }), /found several words/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -6,7 +6,10 @@ import type { SettingsRule } from '../config/settings.ts';
 
 /** The fields the rules read; the agent's settings have them all. */
 export interface RuledAgentSettings {
+  token: string | undefined;
+  tokenFile: string | undefined;
   single: boolean;
+  singleJobId: string | undefined;
   concurrency: number;
   driver: 'auto' | 'docker' | 'local' | 'kubernetes';
   kubernetesMode: 'controller' | 'worker' | undefined;
@@ -22,6 +25,18 @@ export interface RuledAgentSettings {
 }
 
 export const agentRules: readonly SettingsRule<RuledAgentSettings>[] = [
+  {
+    settings: ['OUTPOST_AGENT_TOKEN', 'OUTPOST_AGENT_TOKEN_FILE'],
+    description: 'the pool token comes from one place: the variable or the file.',
+    check: ({ token, tokenFile }) =>
+      token !== undefined && tokenFile !== undefined ? `both OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) and OUTPOST_AGENT_TOKEN_FILE=${tokenFile} are set: keep one of them.` : undefined,
+  },
+  {
+    settings: ['OUTPOST_AGENT_JOB_ID', 'OUTPOST_AGENT_SINGLE'],
+    description: 'an agent started for one job runs that job and exits: single mode.',
+    check: ({ singleJobId, single }) =>
+      singleJobId !== undefined && !single ? `OUTPOST_AGENT_JOB_ID=${singleJobId} names the one job to run, which only a single-mode agent does: set OUTPOST_AGENT_SINGLE=true too.` : undefined,
+  },
   {
     settings: ['OUTPOST_AGENT_DRIVER', 'OUTPOST_AGENT_KUBERNETES_MODE'],
     description: 'the kubernetes driver needs to know which part the agent plays: `controller` or `worker`; the other drivers have no part to play.',

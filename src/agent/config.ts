@@ -1,5 +1,6 @@
 // The agent's settings, read once from the environment by `outpost agent run`.
 // The Scalr agent's SCALR_* names are accepted as aliases so its recipes work as written.
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { serverUrlOfPoolToken } from '../protocol/pool-token.ts';
@@ -10,7 +11,7 @@ import { kubernetesSettings } from './kubernetes-config.ts';
 import { observabilitySettings } from './observability-config.ts';
 import { memorySettings } from './memory-config.ts';
 import { shutdownSettings } from './shutdown-config.ts';
-import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
+import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, ConfigError, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
 export const agentSettings = {
   url: {
@@ -20,9 +21,14 @@ export const agentSettings = {
   },
   token: {
     env: ['OUTPOST_AGENT_TOKEN', 'SCALR_AGENT_TOKEN', 'SCALR_TOKEN'],
-    description: 'Pool token the agent registers with (required). Shown once when the token is created.',
+    description: 'Pool token the agent registers with (this or OUTPOST_AGENT_TOKEN_FILE is required). Shown once when the token is created.',
     parse: (raw: string) => raw.trim(),
     secret: true,
+  },
+  tokenFile: {
+    env: ['OUTPOST_AGENT_TOKEN_FILE'],
+    description: 'A file holding the pool token (a mounted secret), read once at start; instead of OUTPOST_AGENT_TOKEN, which keeps it out of the process environment.',
+    parse: (raw: string) => path.resolve(raw.trim()),
   },
   name: {
     env: ['OUTPOST_AGENT_NAME', 'SCALR_AGENT_NAME'],
@@ -90,10 +96,24 @@ export const agentSettings = {
     parse: asInt(1, 256),
   },
   single: {
-    env: ['OUTPOST_AGENT_SINGLE', 'SCALR_AGENT_SINGLE', 'SCALR_SINGLE'],
+    env: ['OUTPOST_AGENT_SINGLE', 'OUTPOST_SINGLE', 'SCALR_AGENT_SINGLE', 'SCALR_SINGLE'],
     default: 'false',
-    description: 'Single mode: claim one job, run it, exit (0 if the job ran, non-zero if it could not). For serverless tasks.',
+    description: 'Single mode: claim one job, run it, deregister and exit with a code that says how the job ended (docs/cli.md). For serverless tasks and the webhook launchers.',
     parse: asBool,
+  },
+  singleJobId: {
+    env: ['OUTPOST_AGENT_JOB_ID'],
+    description: 'Single mode: claim this job only (`job-…`, the `job.id` of the pool webhook\'s payload that started this agent); the pool\'s other jobs stay queued for others. Without it, the next queued job.',
+    parse: (raw: string) => {
+      if (!/^job-[A-Za-z0-9_-]{1,64}$/.test(raw.trim())) throw new Error('expected a job id such as job-AbC123');
+      return raw.trim();
+    },
+  },
+  singleIdleTimeout: {
+    env: ['OUTPOST_AGENT_SINGLE_IDLE_TIMEOUT'],
+    default: '5m',
+    description: 'Single mode: how long to wait for a job before exiting with code 6 (nothing to run), so a task started for a job another agent took does not wait forever.',
+    parse: asDurationMs,
   },
   logFormat: {
     env: ['OUTPOST_AGENT_LOG_FORMAT', 'SCALR_AGENT_LOG_FORMAT'],
@@ -158,8 +178,21 @@ export type AgentConfig = SettingsOf<typeof agentSettings> & { name: string; url
 
 export function loadAgentConfig(env: Env = process.env): AgentConfig {
   const loaded = loadSettings(agentSettings, env, agentRules);
-  const url = loaded.url ?? (loaded.token ? serverUrlOfPoolToken(loaded.token) : undefined) ?? 'http://127.0.0.1:8480';
-  return { ...loaded, name: loaded.name ?? os.hostname(), url };
+  const token = loaded.tokenFile === undefined ? loaded.token : readTokenFile(loaded.tokenFile);
+  const url = loaded.url ?? (token ? serverUrlOfPoolToken(token) : undefined) ?? 'http://127.0.0.1:8480';
+  return { ...loaded, token, name: loaded.name ?? os.hostname(), url };
+}
+
+function readTokenFile(file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([`OUTPOST_AGENT_TOKEN_FILE=${file}: cannot read it (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+  }
+  const token = text.trim();
+  if (token === '' || /\s/.test(token)) throw new ConfigError([`OUTPOST_AGENT_TOKEN_FILE=${file}: expected one pool token (opp_…), found ${token === '' ? 'an empty file' : 'several words'}`]);
+  return token;
 }
 
 /**

@@ -58,8 +58,12 @@ export type JobEnding =
   /** The engine or the sandbox could not be prepared. */
   | { readonly kind: 'not-started'; readonly error: JobErrorInfo; readonly line: string };
 
-/** What the agent counts (its metrics, a single-mode agent's exit code). `stopped`: the agent's own stop ended the job. */
-/** How a job ended for this agent; `handed_over`: another agent of the pool (a Kubernetes worker) took it over. */
+/**
+ * How a job ended for this agent, as it counts it (its metrics, a
+ * single-mode agent's exit code). `stopped`: the agent's own stop ended the
+ * job; `handed_over`: another agent of the pool (a Kubernetes worker) took
+ * it over.
+ */
 export type JobEnd = 'succeeded' | 'failed' | 'canceled' | 'not_started' | 'abandoned' | 'stopped' | 'handed_over';
 
 export type Outcome = 'succeeded' | 'failed' | 'canceled';

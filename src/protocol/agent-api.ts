@@ -87,6 +87,8 @@ export const pollRequest = z.object({
   running: z.array(runningJob).max(1024).default([]),
   /** How long the server may hold the request open; defaults to poll_timeout_ms. */
   wait_ms: z.number().int().min(0).max(60_000).optional(),
+  /** Claim this job only (a single-run agent started for it); others of the pool stay queued. */
+  job_id: z.string().regex(/^job-[A-Za-z0-9_-]{1,64}$/, 'a job id (job-…)').optional(),
 });
 export type PollRequest = z.infer<typeof pollRequest>;
 

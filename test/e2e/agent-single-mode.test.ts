@@ -1,10 +1,17 @@
 // Single mode (OUTPOST_AGENT_SINGLE, and the Scalr agent's SCALR_SINGLE with
 // SCALR_TOKEN and SCALR_DRIVER): the agent claims one job, runs it with the
-// real OpenTofu and exits; what it did not claim stays queued for others.
+// real OpenTofu and exits with a code that says how the job ended; what it
+// did not claim stays queued for others. Started for one job (the pool
+// webhook's), it runs that one; with nothing to run, it exits after its
+// idle timeout. The token may come from a file.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { test } from 'node:test';
 import { ReleaseMirror } from '../../src/agent/engines/release-mirror.test-support.ts';
-import { startAgent } from '../support/cluster.ts';
+import { startAgent, type ServerHandle } from '../support/cluster.ts';
+import { tempDir } from '../support/files.ts';
 import { apiCall, createRun, getRun, readLog, relatedId, uploadConfiguration, type RunStatus } from '../support/api-calls.ts';
 import { setupCluster } from '../support/test-cluster.ts';
 import { exitCodeOf, quickConfig } from '../support/job-control.ts';
@@ -42,7 +49,7 @@ test('a single-mode agent runs one job and exits 0; the other queued job stays q
   await cluster.waitForRun(runB.id, ['applied']);
 });
 
-test('a single-mode agent whose job cannot get its engine exits non-zero; the run errors with how to fix it (sqlite)', async (t) => {
+test('a single-mode agent whose job cannot get its engine exits 1; the run errors with how to fix it (sqlite)', async (t) => {
   const mirror = await ReleaseMirror.start();
   t.after(() => mirror.close());
   const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
@@ -62,9 +69,8 @@ test('a single-mode agent whose job cannot get its engine exits non-zero; the ru
     t,
     env: { OUTPOST_AGENT_SINGLE: 'true', OUTPOST_AGENT_BINARY_MIRROR: mirror.url, PATH: '/usr/bin:/bin' },
   });
-  const code = await exitCodeOf(agent);
-  assert.notEqual(code, 0, agent.output());
-  assert.notEqual(code, null, agent.output());
+  // 1: the job could not run (the agent's own failure is 1 too; 4 would say the engine ran and failed).
+  assert.equal(await exitCodeOf(agent), 1, agent.output());
 
   const errored = await cluster.waitForRun(run.id, ['errored']);
   assert.equal(errored.attributes['error-code'], 'engine_unavailable', JSON.stringify(errored.attributes));
@@ -79,4 +85,61 @@ test('a single-mode agent whose job cannot get its engine exits non-zero; the ru
     mirror.requests.some((request) => request.startsWith('/opentofu/1.10.9/')),
     `the agent did not ask the mirror: ${JSON.stringify(mirror.requests)}`,
   );
+});
+
+/** The id of a run's queued plan job, from the server's database (the API shows jobs only in the pool webhook's payload). */
+function queuedPlanJobId(server: ServerHandle, runId: string): string {
+  const db = new DatabaseSync(path.join(server.dataDir, 'outpost.db'), { readOnly: true });
+  try {
+    const row = db.prepare("select id from jobs where run_id = ? and kind = 'plan' and status = 'queued'").get(runId) as { id: string } | undefined;
+    assert.ok(row, `run ${runId} has no queued plan job`);
+    return row.id;
+  } finally {
+    db.close();
+  }
+}
+
+test('a single-mode agent started for one job runs that job, not the oldest; the token may come from a file (sqlite)', async (t) => {
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
+  const { server, pool } = cluster;
+  const second = await cluster.createWorkspace();
+  const runA = await createRun(server, cluster.workspace.id, await uploadConfiguration(server, cluster.workspace.id, quickConfig('a')));
+  const runB = await createRun(server, second.id, await uploadConfiguration(server, second.id, quickConfig('b')));
+  const dir = await tempDir(t, 'outpost-token-');
+  const tokenFile = path.join(dir, 'token');
+  await writeFile(tokenFile, `${pool.token}\n`, { mode: 0o600 });
+
+  const agent = await startAgent(server, {
+    token: pool.token,
+    t,
+    env: { OUTPOST_AGENT_TOKEN: '', OUTPOST_AGENT_TOKEN_FILE: tokenFile, OUTPOST_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: queuedPlanJobId(server, runB.id) },
+  });
+  assert.equal(await exitCodeOf(agent), 0, agent.output());
+  assert.equal((await getRun(server, runB.id)).attributes.status, 'apply_queued', agent.output());
+  assert.equal((await getRun(server, runA.id)).attributes.status, 'plan_queued', 'the older run was left for others');
+  assert.doesNotMatch(agent.output(), new RegExp(pool.token), 'the token is never logged');
+});
+
+test('a single-mode agent with nothing to run exits 6 after its idle timeout; one whose plan fails exits 4 (sqlite)', async (t) => {
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
+  const { server, pool, workspace } = cluster;
+  const idle = await startAgent(server, { token: pool.token, t, env: { OUTPOST_AGENT_SINGLE: 'true', OUTPOST_AGENT_SINGLE_IDLE_TIMEOUT: '2s' } });
+  assert.equal(await exitCodeOf(idle), 6, idle.output());
+  assert.match(idle.output(), /single mode: no job was queued within OUTPOST_AGENT_SINGLE_IDLE_TIMEOUT; exiting/);
+
+  const run = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, { 'main.tf': 'resource "terraform_data" "broken" {\n  input = undefined_reference\n}\n' }));
+  const failing = await startAgent(server, { token: pool.token, t, env: { OUTPOST_AGENT_SINGLE: 'true' } });
+  assert.equal(await exitCodeOf(failing), 4, failing.output());
+  assert.equal((await cluster.waitForRun(run.id, ['errored'])).attributes.status, 'errored');
+});
+
+test('a single-mode agent with an unreadable token file or a job id without single mode refuses to start (exit 2)', async (t) => {
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
+  const { server, pool } = cluster;
+  const missing = await startAgent(server, { token: pool.token, t, env: { OUTPOST_AGENT_TOKEN: '', OUTPOST_AGENT_TOKEN_FILE: '/nonexistent/outpost-token', OUTPOST_AGENT_SINGLE: 'true' } });
+  assert.equal(await exitCodeOf(missing), 2, missing.output());
+  assert.match(missing.output(), /OUTPOST_AGENT_TOKEN_FILE=\/nonexistent\/outpost-token: cannot read it \(ENOENT\)/);
+  const notSingle = await startAgent(server, { token: pool.token, t, env: { OUTPOST_AGENT_JOB_ID: 'job-abc123' } });
+  assert.equal(await exitCodeOf(notSingle), 2, notSingle.output());
+  assert.match(notSingle.output(), /OUTPOST_AGENT_JOB_ID=job-abc123 names the one job to run, which only a single-mode agent does/);
 });

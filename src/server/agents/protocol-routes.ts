@@ -79,7 +79,7 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
           opened = { input, deadline: ctx.now() + Math.min(input.wait_ms ?? ctx.config.pollTimeout, ctx.config.pollTimeout) };
           await beginPoll(ctx, agent, input.running, began);
         }
-        return { agent, answer: gone.signal.aborted ? ('gone' as const) : await lookForWork(ctx, agent, opened.input.free_slots, gone.signal) };
+        return { agent, answer: gone.signal.aborted ? ('gone' as const) : await lookForWork(ctx, agent, { freeSlots: opened.input.free_slots, onlyJob: opened.input.job_id }, gone.signal) };
       });
       const { agent, answer } = look;
       if (answer === 'gone') return undefined;

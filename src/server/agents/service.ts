@@ -100,10 +100,11 @@ export async function beginPoll(ctx: ServerContext, agent: repo.AgentRow, held: 
  * One look of a poll: undelivered signals, and up to `freeSlots` claimed jobs.
  * 'gone' when the caller hung up while we claimed (the claims went back).
  */
-export async function lookForWork(ctx: ServerContext, agent: repo.AgentRow, freeSlots: number, gone: AbortSignal): Promise<PollResponse | 'nothing' | 'gone'> {
+export async function lookForWork(ctx: ServerContext, agent: repo.AgentRow, wants: { freeSlots: number; onlyJob?: string | undefined }, gone: AbortSignal): Promise<PollResponse | 'nothing' | 'gone'> {
+  const { freeSlots } = wants;
   const signals = await takeUndeliveredSignals(ctx, agent.id);
   // Do not hand out work to a caller that has already hung up.
-  const jobs = freeSlots > 0 && !gone.aborted ? await claimJobs(ctx, agent, freeSlots) : [];
+  const jobs = freeSlots > 0 && !gone.aborted ? await claimJobs(ctx, agent, freeSlots, wants.onlyJob) : [];
   // The caller hung up while we claimed: the answer cannot reach it, so
   // the claims go back to the queue now instead of when the lease lapses.
   if (jobs.length > 0 && gone.aborted) {

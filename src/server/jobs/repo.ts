@@ -85,7 +85,7 @@ export async function claimQueuedJobs(
   db: Kysely<Database>,
   dialect: DialectName,
   poolId: string,
-  claim: { agentId: string; expiresAt: number; now: number; leases: readonly Lease[] },
+  claim: { agentId: string; expiresAt: number; now: number; leases: readonly Lease[]; onlyJob?: string | undefined },
 ): Promise<ClaimedJob[]> {
   if (claim.leases.length === 0) return [];
   const slots = claim.leases.map((lease, index) => sql`(cast(${index + 1} as integer), ${lease.leaseId}, ${lease.tokenHash})`);
@@ -100,6 +100,7 @@ export async function claimQueuedJobs(
           .select(['jobs.id', 'jobs.created_at'])
           .where('jobs.pool_id', '=', poolId)
           .where('jobs.status', '=', 'queued')
+          .$if(claim.onlyJob !== undefined, (q) => q.where('jobs.id', '=', claim.onlyJob!))
           .orderBy('jobs.created_at')
           .orderBy('jobs.id')
           .limit(claim.leases.length)

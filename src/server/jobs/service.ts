@@ -22,11 +22,11 @@ import { variablesForJob } from '../variables/service.ts';
 import { findWorkspace, type WorkspaceRow } from '../workspaces/repo.ts';
 import * as repo from './repo.ts';
 
-/** Claims up to `slots` queued jobs of the agent's pool, oldest first, in one statement. */
-export async function claimJobs(ctx: ServerContext, agent: AgentRow, slots: number): Promise<JobAssignment[]> {
+/** Claims up to `slots` queued jobs of the agent's pool, oldest first, in one statement; with `onlyJob`, that job or nothing. */
+export async function claimJobs(ctx: ServerContext, agent: AgentRow, slots: number, onlyJob?: string): Promise<JobAssignment[]> {
   if (slots <= 0) return [];
   // A lease and a job token for each slot; the claim uses as many as it finds jobs.
-  const offered = Array.from({ length: slots }, () => ({ leaseId: newId('lease'), token: newToken('job') }));
+  const offered = Array.from({ length: onlyJob === undefined ? slots : 1 }, () => ({ leaseId: newId('lease'), token: newToken('job') }));
   const tokenOf = new Map(offered.map((lease) => [lease.leaseId, lease.token]));
   const now = ctx.now();
   const claimed = await repo.claimQueuedJobs(ctx.db, ctx.dialect, agent.pool_id, {
@@ -34,6 +34,7 @@ export async function claimJobs(ctx: ServerContext, agent: AgentRow, slots: numb
     expiresAt: now + ctx.config.leaseTimeout,
     now,
     leases: offered.map((lease) => ({ leaseId: lease.leaseId, tokenHash: hashToken(lease.token) })),
+    onlyJob,
   });
   // In queue order, as the agent has always received them.
   claimed.sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
