@@ -21,7 +21,7 @@ export const agentSettings = {
   },
   token: {
     env: ['OUTPOST_AGENT_TOKEN', 'SCALR_AGENT_TOKEN', 'SCALR_TOKEN'],
-    description: 'Pool token the agent registers with (this or OUTPOST_AGENT_TOKEN_FILE is required). Shown once when the token is created.',
+    description: 'Pool token the agent registers with (this or OUTPOST_AGENT_TOKEN_FILE is required). Shown once when the token is created. May be the ARN of an AWS Secrets Manager secret holding it (`arn:aws:secretsmanager:…`), read once at start with the environment\'s AWS credentials.',
     parse: (raw: string) => raw.trim(),
     secret: true,
   },

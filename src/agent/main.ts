@@ -10,7 +10,8 @@ import { AgentStoppedError, OutpostAgent } from './agent.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { agentExitCodes } from './exit-codes.ts';
 import { registryCredentials } from './cache-config.ts';
-import { jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
+import { agentSettings, jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
+import { resolvePoolToken, TokenSourceError } from './token-source.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
 import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
 import type { Driver } from './drivers/driver.ts';
@@ -121,12 +122,20 @@ async function providerMirrorFor(
 }
 
 export async function runAgentCommand(): Promise<number> {
-  const config = loadOrReport('outpost agent', () => loadAgentConfig());
-  if (config === undefined) return agentExitCodes.invalidConfiguration;
-  const logger = createLogger({ format: config.logFormat, level: config.logLevel, name: 'outpost-agent' });
-  if (!config.token) {
-    logger.fatal('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) to a token created with `outpost pool token create`');
+  const loaded = loadOrReport('outpost agent', () => loadAgentConfig());
+  if (loaded === undefined) return agentExitCodes.invalidConfiguration;
+  const logger = createLogger({ format: loaded.logFormat, level: loaded.logLevel, name: 'outpost-agent' });
+  if (!loaded.token) {
+    logger.fatal('no pool token: set OUTPOST_AGENT_TOKEN (or SCALR_AGENT_TOKEN) to a token created with `outpost pool token create`, or OUTPOST_AGENT_TOKEN_FILE to a file holding it');
     return agentExitCodes.invalidConfiguration;
+  }
+  let config: AgentConfig;
+  try {
+    config = await resolvePoolToken(loaded, agentSettings.url.env.some((name) => process.env[name]));
+  } catch (error) {
+    if (!(error instanceof TokenSourceError)) throw error;
+    logger.fatal(error.message);
+    return error.configuration ? agentExitCodes.invalidConfiguration : agentExitCodes.failed;
   }
   let created: Awaited<ReturnType<typeof createAgent>>;
   try {
