@@ -183,6 +183,11 @@ export function loadAgentConfig(env: Env = process.env): AgentConfig {
   return { ...loaded, token, name: loaded.name ?? os.hostname(), url };
 }
 
+/** Whether the control plane's URL was set (else it follows the pool token). */
+export function agentUrlIsSet(env: Env = process.env): boolean {
+  return agentSettings.url.env.some((name) => env[name] !== undefined && env[name] !== '');
+}
+
 function readTokenFile(file: string): string {
   let text: string;
   try {

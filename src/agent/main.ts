@@ -10,7 +10,7 @@ import { AgentStoppedError, OutpostAgent } from './agent.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { agentExitCodes } from './exit-codes.ts';
 import { registryCredentials } from './cache-config.ts';
-import { agentSettings, jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
+import { agentUrlIsSet, jobBaseEnvironment, loadAgentConfig, type AgentConfig } from './config.ts';
 import { resolvePoolToken, TokenSourceError } from './token-source.ts';
 import { ControlPlaneClient } from './control-plane-client.ts';
 import { DriverUnavailableError, selectDriver } from './drivers/select-driver.ts';
@@ -131,7 +131,7 @@ export async function runAgentCommand(): Promise<number> {
   }
   let config: AgentConfig;
   try {
-    config = await resolvePoolToken(loaded, agentSettings.url.env.some((name) => process.env[name]));
+    config = await resolvePoolToken(loaded, agentUrlIsSet());
   } catch (error) {
     if (!(error instanceof TokenSourceError)) throw error;
     logger.fatal(error.message);

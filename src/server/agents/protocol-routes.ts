@@ -17,7 +17,8 @@ import {
 import type { ServerContext } from '../context.ts';
 import { authenticateAgent, presentedPoolToken } from '../http/auth.ts';
 import { parseBody } from '../http/json-api.ts';
-import { adoptJob, finishJob, reportJobLost, startJob } from '../jobs/service.ts';
+import { adoptJob } from '../jobs/adoption.ts';
+import { finishJob, reportJobLost, startJob } from '../jobs/service.ts';
 import { appendLog } from '../logs/service.ts';
 import type { Topic } from '../notifier.ts';
 import { acceptPoolToken } from '../pools/service.ts';
