@@ -10,12 +10,15 @@ import type {
   PhaseKind,
   Pool,
   PoolToken,
+  PoolWebhook,
+  PoolWebhookInput,
   Run,
   RunInput,
   StateOutput,
   StateVersion,
   Variable,
   VariableInput,
+  WebhookDelivery,
   Workspace,
   WorkspaceInput,
 } from './api-resources.ts';
@@ -75,6 +78,33 @@ export class ApiClient {
 
   async revokePoolToken(tokenId: string): Promise<void> {
     await this.#http.json('DELETE', `/api/v2/authentication-tokens/${segment(tokenId)}`);
+  }
+
+  // A serverless pool's webhook and its deliveries.
+  getWebhook(poolId: string): Promise<PoolWebhook> {
+    return this.#http.data('GET', `/api/v2/agent-pools/${segment(poolId)}/webhook`);
+  }
+
+  setWebhook(poolId: string, attributes: PoolWebhookInput): Promise<PoolWebhook> {
+    return this.#http.data('PUT', `/api/v2/agent-pools/${segment(poolId)}/webhook`, { data: { type: 'pool-webhooks', attributes } });
+  }
+
+  async removeWebhook(poolId: string): Promise<void> {
+    await this.#http.json('DELETE', `/api/v2/agent-pools/${segment(poolId)}/webhook`);
+  }
+
+  rotateWebhookSecret(poolId: string, overlapSeconds: number): Promise<PoolWebhook> {
+    return this.#http.data('POST', `/api/v2/agent-pools/${segment(poolId)}/webhook/actions/rotate-secret`, {
+      data: { type: 'pool-webhooks', attributes: { 'overlap-seconds': overlapSeconds } },
+    });
+  }
+
+  testWebhook(poolId: string): Promise<WebhookDelivery> {
+    return this.#http.data('POST', `/api/v2/agent-pools/${segment(poolId)}/webhook/actions/test`);
+  }
+
+  listWebhookDeliveries(poolId: string, pageSize: number): Promise<WebhookDelivery[]> {
+    return this.#http.data('GET', `/api/v2/agent-pools/${segment(poolId)}/webhook-deliveries?page%5Bsize%5D=${pageSize}`);
   }
 
   listAgents(poolId: string): Promise<Agent[]> {

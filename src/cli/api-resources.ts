@@ -14,6 +14,8 @@ export {
   type PhaseStatus,
   type Pool,
   type PoolToken,
+  type PoolWebhook,
+  type WebhookDelivery,
   type Resource,
   type Run,
   type StateOutput,
@@ -24,7 +26,7 @@ export {
 } from '../protocol/api-resources.ts';
 
 /** What the CLI may set on a workspace or a variable: the protocol's request attributes. */
-export type { VariableInput, WorkspaceInput } from '../protocol/api-inputs.ts';
+export type { PoolWebhookInput, VariableInput, WorkspaceInput } from '../protocol/api-inputs.ts';
 
 export interface RunInput {
   readonly workspaceId: string;

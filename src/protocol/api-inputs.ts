@@ -69,6 +69,33 @@ export const poolInput = z.object({
 
 export const poolTokenInput = z.object({ description: z.string().max(256).default('') });
 
+/** An HTTP header name (RFC 9110 token). */
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
+
+/** A pool's webhook. Every attribute is optional on update; `url` is required the first time. */
+export const poolWebhookInput = z.object({
+  url: z
+    .string()
+    .max(2048)
+    .refine((value) => URL.canParse(value) && ['http:', 'https:'].includes(new URL(value).protocol), 'expected an http:// or https:// URL')
+    .optional(),
+  /** Replaces every custom header; the values are sealed at rest and never shown again. */
+  headers: z
+    .record(z.string(), z.string().max(8192).regex(/^[^\r\n]*$/, 'a header value is one line'))
+    .refine((headers) => Object.keys(headers).every((name) => headerName.test(name)), 'a header name is 1 to 128 letters, digits or !#$%&\'*+.^_`|~-')
+    .optional(),
+  enabled: z.boolean().optional(),
+  'deliveries-per-minute': z.number().int().min(1).max(6000).optional(),
+  'claim-timeout-seconds': z.number().int().min(5).max(86_400).optional(),
+});
+
+export type PoolWebhookInput = z.infer<typeof poolWebhookInput>;
+
+export const webhookSecretRotationInput = z.object({
+  /** How long receivers may still accept the previous secret. */
+  'overlap-seconds': z.number().int().min(0).max(7 * 86_400).default(86_400),
+});
+
 export const configurationVersionInput = z.object({
   'auto-queue-runs': z.boolean().optional(),
   speculative: z.boolean().optional(),

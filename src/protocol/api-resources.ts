@@ -74,6 +74,38 @@ export const poolTokenAttributes = z.looseObject({
 export const poolTokenResource = resource('authentication-tokens', poolTokenAttributes);
 export type PoolToken = z.infer<typeof poolTokenResource>;
 
+export const poolWebhookAttributes = z.looseObject({
+  url: z.string(),
+  /** Names of the custom headers; their values are never shown. */
+  headers: z.array(z.string()),
+  enabled: z.boolean(),
+  'deliveries-per-minute': z.number().int(),
+  'claim-timeout-seconds': z.number().int(),
+  /** Present only in the response that set or rotated it. */
+  'signing-secret': z.string().optional(),
+  /** Until then receivers may also accept the previous secret; null when there is none. */
+  'previous-secret-expires-at': timestamp.nullable(),
+  'created-at': timestamp,
+  'updated-at': timestamp,
+});
+export const poolWebhookResource = resource('pool-webhooks', poolWebhookAttributes);
+export type PoolWebhook = z.infer<typeof poolWebhookResource>;
+
+export const webhookDeliveryAttributes = z.looseObject({
+  event: z.enum(['job.queued', 'ping']),
+  status: z.enum(['pending', 'sending', 'delivered', 'failed', 'abandoned']),
+  attempts: z.number().int(),
+  'response-status': z.number().int().nullable(),
+  'response-excerpt': z.string().nullable(),
+  'latency-ms': z.number().int().nullable(),
+  error: z.string().nullable(),
+  'next-attempt-at': timestamp.nullable(),
+  'created-at': timestamp,
+  'updated-at': timestamp,
+});
+export const webhookDeliveryResource = resource('webhook-deliveries', webhookDeliveryAttributes);
+export type WebhookDelivery = z.infer<typeof webhookDeliveryResource>;
+
 export const agentAttributes = z.looseObject({
   name: z.string(),
   status: z.enum(agentStatuses),

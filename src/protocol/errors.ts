@@ -41,6 +41,7 @@ export const errorCatalogue = {
   working_directory_missing: { status: 422, title: 'the workspace working directory is not in the configuration' },
   agent_lost: { status: 500, title: 'the agent running the job stopped reporting' },
   agent_stopped: { status: 500, title: 'the agent running the job was stopped before the job finished' },
+  job_unclaimed: { status: 500, title: 'no agent claimed the job of a serverless pool in time' },
   // server side
   internal: { status: 500, title: 'internal error' },
   unavailable: { status: 503, title: 'the service is not ready' },

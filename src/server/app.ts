@@ -12,6 +12,7 @@ import { logRoutes } from './logs/routes.ts';
 import { metricsRoutes } from './metrics-routes.ts';
 import { organizationRoutes } from './organizations/routes.ts';
 import { poolRoutes } from './pools/routes.ts';
+import { webhookRoutes } from './webhooks/routes.ts';
 import { runRoutes } from './runs/routes.ts';
 import { stateBackendRoutes } from './state/backend-routes.ts';
 import { stateRoutes } from './state/routes.ts';
@@ -59,6 +60,7 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   healthRoutes(app, ctx, isShuttingDown);
   organizationRoutes(app, ctx);
   poolRoutes(app, ctx);
+  webhookRoutes(app, ctx);
   agentRoutes(app, ctx);
   workspaceRoutes(app, ctx);
   variableRoutes(app, ctx);

@@ -118,6 +118,24 @@ export const serverSettings = {
     description: 'How often expired leases and silent agents are looked for.',
     parse: asDurationMs,
   },
+  webhookTimeout: {
+    env: ['OUTPOST_WEBHOOK_TIMEOUT'],
+    default: '10s',
+    description: 'How long a pool webhook\'s receiver has to answer a delivery before the attempt counts as failed and is retried.',
+    parse: asDurationWithin(1_000, 60_000),
+  },
+  webhookInterval: {
+    env: ['OUTPOST_WEBHOOK_INTERVAL'],
+    default: '2s',
+    description: 'How often serverless pools are checked for waiting jobs and deliveries due for a retry (a queued job is also looked at the moment it is queued).',
+    parse: asDurationWithin(100, 60_000),
+  },
+  webhookRetryMaxInterval: {
+    env: ['OUTPOST_WEBHOOK_RETRY_MAX_INTERVAL'],
+    default: '5m',
+    description: 'Longest wait between two attempts of a failed delivery; the wait doubles from 5 s up to this while the job still waits.',
+    parse: asDurationWithin(5_000, 3_600_000),
+  },
   planAttempts: {
     env: ['OUTPOST_PLAN_MAX_ATTEMPTS'],
     default: '3',

@@ -18,7 +18,7 @@ function randomString(length: number): string {
   return out.join('');
 }
 
-export type IdPrefix = 'org' | 'at' | 'apool' | 'agent' | 'ws' | 'var' | 'cv' | 'run' | 'job' | 'sv' | 'lease' | 'ot';
+export type IdPrefix = 'org' | 'at' | 'apool' | 'agent' | 'ws' | 'var' | 'cv' | 'run' | 'job' | 'sv' | 'lease' | 'ot' | 'whd';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}-${randomString(16)}`;
@@ -44,6 +44,14 @@ export type TokenKind = keyof typeof tokenKinds;
 
 export function newToken(kind: TokenKind): string {
   return `${tokenKinds[kind]}${randomString(40)}`;
+}
+
+/**
+ * A pool webhook's signing secret. Not a token (nothing authenticates with
+ * it), but prefixed the same way so secret scanners recognise a leaked one.
+ */
+export function newWebhookSecret(): string {
+  return `opw_${randomString(40)}`;
 }
 
 /** A pool token that also tells the agent where the control plane is. */

@@ -15,6 +15,7 @@ import { PostgresNotifier } from './postgres-notifier.ts';
 import { bootstrap, issueApiToken } from './organizations/service.ts';
 import { loadSealingKey, SecretSealer } from './secrets/sealer.ts';
 import { startSweeper } from './sweeper.ts';
+import { startWebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -64,6 +65,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const url = config.publicUrl ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
   (ctx as { publicUrl: string }).publicUrl = url;
   const stopSweeper = startSweeper(ctx);
+  const stopWebhooks = startWebhookDispatcher(ctx);
   logger.info({ url, database: db.dialect, dataDir: config.dataDir }, 'listening');
   return {
     url,
@@ -72,6 +74,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     async close() {
       shuttingDown = true;
       stopSweeper();
+      await stopWebhooks();
       await app.close();
       if (notifier instanceof PostgresNotifier) await notifier.close();
       await db.close();

@@ -4,6 +4,7 @@ import type { PoolToken } from '../api-resources.ts';
 import { apiContext, type Cli } from '../command-context.ts';
 import { findPool } from '../resource-lookup.ts';
 import { formatTimestamp } from '../table.ts';
+import { registerPoolWebhookCommands } from './pool-webhook.ts';
 
 export function registerPoolCommands(program: CommandUnknownOpts, cli: Cli): void {
   const pool = program
@@ -45,6 +46,7 @@ Examples:
     });
 
   registerPoolTokenCommands(pool, cli);
+  registerPoolWebhookCommands(pool, cli);
 }
 
 function registerPoolTokenCommands(pool: CommandUnknownOpts, cli: Cli): void {

@@ -8,6 +8,7 @@ import pg from 'pg';
 import type { Database } from './schema.ts';
 import { openNodeSqlite } from './node-sqlite.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
+import { poolWebhooksMigration } from './migrations/0002-pool-webhooks.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -90,6 +91,7 @@ async function migrate(kysely: Kysely<Database>, dialect: DialectName): Promise<
     db: kysely,
     provider: new StaticMigrations({
       '0001-initial': initialMigration(dialect === 'postgres' ? 'bytea' : 'blob'),
+      '0002-pool-webhooks': poolWebhooksMigration,
     }),
   });
   const { error, results } = await migrator.migrateToLatest();

@@ -176,6 +176,48 @@ export interface StateLocksTable {
   created_at: number;
 }
 
+export interface PoolWebhooksTable {
+  pool_id: string;
+  url: string;
+  /** JSON array of { name, value } with every value sealed. */
+  headers: string;
+  enabled: Flag;
+  /** Sealed. */
+  signing_secret: string;
+  /** Sealed; still accepted by receivers until previous_secret_expires_at. */
+  previous_secret: string | null;
+  previous_secret_expires_at: number | null;
+  deliveries_per_minute: number;
+  claim_timeout_ms: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export type WebhookDeliveryStatus = 'pending' | 'sending' | 'delivered' | 'failed' | 'abandoned';
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  pool_id: string;
+  /** Null for a test delivery (event `ping`). */
+  job_id: string | null;
+  /** 1 for a job's first delivery; one more each time the job waits again after an agent took it. */
+  sequence: number;
+  event: 'job.queued' | 'ping';
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  next_attempt_at: number;
+  /** While `sending`: when another replica may take the attempt over. */
+  locked_until: number | null;
+  response_status: number | null;
+  /** The start of the receiver's answer, for troubleshooting. */
+  response_excerpt: string | null;
+  latency_ms: number | null;
+  /** Why the last attempt failed when there was no HTTP answer (timeout, refused). */
+  error: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   api_tokens: ApiTokensTable;
@@ -190,6 +232,8 @@ export interface Database {
   log_chunks: LogChunksTable;
   state_versions: StateVersionsTable;
   state_locks: StateLocksTable;
+  pool_webhooks: PoolWebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 /** How a column is declared in the migrations: its SQL type, with ` null` when it may be NULL. */
@@ -215,115 +259,53 @@ export function parseColumnDeclaration(declaration: string): { type: SqlType; nu
 export const schemaColumns = {
   organizations: { id: 'text', name: 'text', created_at: 'bigint' },
   api_tokens: {
-    id: 'text',
-    organization_id: 'text',
-    description: 'text',
-    token_hash: 'text',
-    created_at: 'bigint',
-    last_used_at: 'bigint null',
+    id: 'text', organization_id: 'text', description: 'text', token_hash: 'text', created_at: 'bigint', last_used_at: 'bigint null',
     revoked_at: 'bigint null',
   },
   agent_pools: { id: 'text', organization_id: 'text', name: 'text', created_at: 'bigint' },
   pool_tokens: {
-    id: 'text',
-    pool_id: 'text',
-    description: 'text',
-    token_hash: 'text',
-    created_at: 'bigint',
-    last_used_at: 'bigint null',
+    id: 'text', pool_id: 'text', description: 'text', token_hash: 'text', created_at: 'bigint', last_used_at: 'bigint null',
     revoked_at: 'bigint null',
   },
   agents: {
-    id: 'text',
-    pool_id: 'text',
-    pool_token_id: 'text',
-    name: 'text',
-    version: 'text',
-    driver: 'text',
-    concurrency: 'integer',
-    single: 'integer',
-    status: 'text',
-    session_token_hash: 'text',
-    registered_at: 'bigint',
-    last_seen_at: 'bigint',
+    id: 'text', pool_id: 'text', pool_token_id: 'text', name: 'text', version: 'text', driver: 'text', concurrency: 'integer',
+    single: 'integer', status: 'text', session_token_hash: 'text', registered_at: 'bigint', last_seen_at: 'bigint',
     deregistered_at: 'bigint null',
   },
   workspaces: {
-    id: 'text',
-    organization_id: 'text',
-    name: 'text',
-    engine: 'text',
-    engine_version: 'text',
-    working_directory: 'text',
-    pool_id: 'text null',
-    auto_apply: 'integer',
-    current_run_id: 'text null',
-    created_at: 'bigint',
-    updated_at: 'bigint',
+    id: 'text', organization_id: 'text', name: 'text', engine: 'text', engine_version: 'text', working_directory: 'text', pool_id: 'text null',
+    auto_apply: 'integer', current_run_id: 'text null', created_at: 'bigint', updated_at: 'bigint',
   },
   variables: {
-    id: 'text',
-    workspace_id: 'text',
-    key: 'text',
-    value: 'text',
-    category: 'text',
-    hcl: 'integer',
-    sensitive: 'integer',
-    description: 'text',
-    created_at: 'bigint',
-    updated_at: 'bigint',
+    id: 'text', workspace_id: 'text', key: 'text', value: 'text', category: 'text', hcl: 'integer', sensitive: 'integer', description: 'text',
+    created_at: 'bigint', updated_at: 'bigint',
   },
   configuration_versions: { id: 'text', workspace_id: 'text', status: 'text', size: 'bigint null', created_at: 'bigint', uploaded_at: 'bigint null' },
   runs: {
-    id: 'text',
-    workspace_id: 'text',
-    configuration_version_id: 'text',
-    status: 'text',
-    message: 'text',
-    is_destroy: 'integer',
-    plan_only: 'integer',
-    auto_apply: 'integer',
-    has_changes: 'integer null',
-    resource_additions: 'integer null',
-    resource_changes: 'integer null',
-    resource_destructions: 'integer null',
-    error_code: 'text null',
-    error_message: 'text null',
-    status_timestamps: 'text',
-    created_at: 'bigint',
-    updated_at: 'bigint',
+    id: 'text', workspace_id: 'text', configuration_version_id: 'text', status: 'text', message: 'text', is_destroy: 'integer',
+    plan_only: 'integer', auto_apply: 'integer', has_changes: 'integer null', resource_additions: 'integer null',
+    resource_changes: 'integer null', resource_destructions: 'integer null', error_code: 'text null', error_message: 'text null',
+    status_timestamps: 'text', created_at: 'bigint', updated_at: 'bigint',
   },
   jobs: {
-    id: 'text',
-    run_id: 'text',
-    pool_id: 'text',
-    kind: 'text',
-    status: 'text',
-    attempt: 'integer',
-    agent_id: 'text null',
-    lease_id: 'text null',
-    lease_expires_at: 'bigint null',
-    job_token_hash: 'text null',
-    signal: 'text null',
-    signal_delivered: 'integer',
-    result: 'text null',
-    error_code: 'text null',
-    error_message: 'text null',
-    created_at: 'bigint',
-    leased_at: 'bigint null',
+    id: 'text', run_id: 'text', pool_id: 'text', kind: 'text', status: 'text', attempt: 'integer', agent_id: 'text null',
+    lease_id: 'text null', lease_expires_at: 'bigint null', job_token_hash: 'text null', signal: 'text null', signal_delivered: 'integer',
+    result: 'text null', error_code: 'text null', error_message: 'text null', created_at: 'bigint', leased_at: 'bigint null',
     finished_at: 'bigint null',
   },
   log_chunks: { run_id: 'text', phase: 'text', offset: 'bigint', data: 'binary' },
   state_versions: {
-    id: 'text',
-    workspace_id: 'text',
-    run_id: 'text null',
-    serial: 'bigint',
-    lineage: 'text',
-    size: 'bigint',
-    sha256: 'text',
-    outputs: 'text',
+    id: 'text', workspace_id: 'text', run_id: 'text null', serial: 'bigint', lineage: 'text', size: 'bigint', sha256: 'text', outputs: 'text',
     created_at: 'bigint',
   },
   state_locks: { workspace_id: 'text', lock_id: 'text', info: 'text', job_id: 'text null', created_at: 'bigint' },
+  pool_webhooks: {
+    pool_id: 'text', url: 'text', headers: 'text', enabled: 'integer', signing_secret: 'text', previous_secret: 'text null',
+    previous_secret_expires_at: 'bigint null', deliveries_per_minute: 'integer', claim_timeout_ms: 'bigint', created_at: 'bigint', updated_at: 'bigint',
+  },
+  webhook_deliveries: {
+    id: 'text', pool_id: 'text', job_id: 'text null', sequence: 'integer', event: 'text', status: 'text', attempts: 'integer',
+    next_attempt_at: 'bigint', locked_until: 'bigint null', response_status: 'integer null', response_excerpt: 'text null',
+    latency_ms: 'integer null', error: 'text null', created_at: 'bigint', updated_at: 'bigint',
+  },
 } as const satisfies SchemaColumns;

@@ -324,6 +324,8 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
     );
     if (!requeued) return;
     effects.notify(`pool:${job.pool_id}`);
+    // A serverless pool starts an agent for it again.
+    effects.notify('webhooks');
     if (unreceived) {
       // The run never left *_queued: only the job's claim is undone.
       ctx.logger.info({ job: job.id, run: job.run_id, agent: current.agent_id }, `claim returned to the queue: ${cause}`);
@@ -348,6 +350,22 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
   if (!(await repo.updateLeasedJob(trx, job.id, leaseId, { status, finished_at: now, error_code: code, error_message: message }, fence))) return;
   await onJobEnded(ctx, trx, effects, { ...job, status }, status, { code, message });
   ctx.logger.warn({ job: job.id, run: job.run_id, kind: job.kind, cause }, stopped ? 'job ended by its agent stopping' : 'job lost its agent');
+}
+
+/**
+ * A queued job no agent took in time (a serverless pool whose receiver
+ * started none): it fails and its run errors with `job_unclaimed` and the
+ * reason. False when it was claimed or ended meanwhile.
+ */
+export async function failUnclaimedJob(ctx: ServerContext, jobId: string, message: string): Promise<boolean> {
+  return inTransaction(ctx, async (trx, effects) => {
+    const job = await repo.findJob(trx, jobId);
+    if (!job || job.status !== 'queued') return false;
+    const error = { code: 'job_unclaimed', message };
+    if (!(await repo.updateJob(trx, job.id, { status: 'failed', finished_at: ctx.now(), error_code: error.code, error_message: message }, ['queued']))) return false;
+    await onJobEnded(ctx, trx, effects, { ...job, status: 'failed' }, 'failed', error);
+    return true;
+  });
 }
 
 /** How many jobs are in each status, for /metrics. */

@@ -119,6 +119,8 @@ async function queueJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effe
   const planAgent = kind === 'apply' ? (await jobsRepo.findPhaseJob(trx, run.id, 'plan'))?.agent_id : null;
   if (planAgent) effects.notify(`agent:${planAgent}`);
   effects.notify(`pool:${workspace.pool_id}`, { afterMs: planAgent ? applyHeadStartMs : 0 });
+  // A serverless pool's webhook is called at once when no agent is free.
+  effects.notify('webhooks');
 }
 
 /** How long the plan's agent has the apply to itself: far longer than its next poll takes, far shorter than anyone would notice. */

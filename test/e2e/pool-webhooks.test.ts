@@ -1,0 +1,174 @@
+// Serverless pools against a real HTTP receiver: a queued job that no agent
+// can take is delivered once, signed, with the pool's custom headers; the
+// receiver starts a single-run agent for exactly that job (here the test
+// does, as a launcher would) and the run is applied with the real OpenTofu.
+// Failed deliveries are retried with the same idempotency key while the job
+// waits; a job nobody claims fails naming the webhook's last answer.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { PoolWebhook, WebhookDelivery } from '../../src/protocol/api-resources.ts';
+import { startAgent, type ServerHandle } from '../support/cluster.ts';
+import { apiCall, createRun, describeResponse, uploadConfiguration } from '../support/api-calls.ts';
+import { exitCodeOf, quickConfig } from '../support/job-control.ts';
+import { databaseBackends } from '../support/postgres.ts';
+import { setupCluster } from '../support/test-cluster.ts';
+import { waitUntil } from '../support/waits.ts';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.ts';
+
+const fastWebhooks = { OUTPOST_WEBHOOK_INTERVAL: '200ms', OUTPOST_WEBHOOK_TIMEOUT: '1s' };
+
+async function setWebhook(server: ServerHandle, poolId: string, attributes: Record<string, unknown>): Promise<PoolWebhook> {
+  return (await apiCall<{ data: PoolWebhook }>(server, 'PUT', `/api/v2/agent-pools/${poolId}/webhook`, { data: { type: 'pool-webhooks', attributes } }, 200)).data;
+}
+
+async function deliveries(server: ServerHandle, poolId: string): Promise<WebhookDelivery[]> {
+  return (await apiCall<{ data: WebhookDelivery[] }>(server, 'GET', `/api/v2/agent-pools/${poolId}/webhook-deliveries`, undefined, 200)).data;
+}
+
+/** Starts a single-run agent for the delivery's job, as a launcher would, and waits for it to exit. */
+async function runAgentFor(server: ServerHandle, token: string, receiver: WebhookReceiver, index: number, t: Parameters<typeof startAgent>[1]['t']): Promise<number | null> {
+  const jobId = receiver.received[index]!.payload.job!.id;
+  const agent = await startAgent(server, { token, t, env: { OUTPOST_AGENT_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: jobId } });
+  return exitCodeOf(agent);
+}
+
+for (const backend of databaseBackends()) {
+  test(`a queued run calls the pool's webhook once per job, signed; single agents started for those jobs apply it (${backend})`, async (t) => {
+    const receiver = await startWebhookReceiver(t);
+    const cluster = await setupCluster(t, backend, { agents: 0, serverEnv: fastWebhooks });
+    const { server, pool, workspace } = cluster;
+    const set = await setWebhook(server, pool.id, { url: receiver.url, headers: { 'X-Api-Key': 'header-secret-value' } });
+    const secret = set.attributes['signing-secret']!;
+    assert.match(secret, /^opw_/);
+    // Shown once: reading the webhook shows neither the secret nor the header's value.
+    const shown = JSON.stringify(await apiCall(server, 'GET', `/api/v2/agent-pools/${pool.id}/webhook`, undefined, 200));
+    assert.ok(!shown.includes(secret) && !shown.includes('header-secret-value'), shown);
+    assert.match(shown, /"headers":\["X-Api-Key"\]/);
+
+    const run = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig('serverless')));
+    const [plan] = await receiver.waitFor(1);
+    assert.equal(plan!.headers['x-api-key'], 'header-secret-value');
+    assert.equal(plan!.headers['outpost-event'], 'job.queued');
+    assert.equal(plan!.headers['idempotency-key'], plan!.payload.delivery_id);
+    assert.ok(receiver.verifies(plan!, [secret]), 'the signature verifies with the pool\'s secret');
+    assert.ok(!receiver.verifies(plan!, ['opw_another']), 'and not with another');
+    assert.deepEqual({ run: plan!.payload.run?.id, workspace: plan!.payload.workspace?.id, phase: plan!.payload.job?.phase, pool: plan!.payload.pool.id }, {
+      run: run.id,
+      workspace: workspace.id,
+      phase: 'plan',
+      pool: pool.id,
+    });
+    assert.ok(!plan!.body.includes(pool.token) && !plan!.body.includes(secret), 'the payload carries no secret');
+
+    assert.equal(await runAgentFor(server, pool.token, receiver, 0, t), 0);
+    // The apply is a job of its own: the plan's single agent is gone, so it gets its own delivery.
+    const [, apply] = await receiver.waitFor(2);
+    assert.equal(apply!.payload.job?.phase, 'apply');
+    assert.equal(await runAgentFor(server, pool.token, receiver, 1, t), 0);
+    await cluster.waitForRun(run.id, ['applied']);
+
+    // One delivery per waiting job, however many turns the dispatcher took meanwhile.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    assert.equal(receiver.received.length, 2, JSON.stringify(receiver.received.map((r) => r.payload)));
+    const records = await deliveries(server, pool.id);
+    assert.deepEqual(records.map((d) => [d.attributes.status, d.attributes.attempts, d.attributes['response-status']]), [['delivered', 1, 202], ['delivered', 1, 202]]);
+  });
+}
+
+test('a failing receiver is retried with the same idempotency key until it accepts; one that hangs or is down is recorded', async (t) => {
+  const receiver = await startWebhookReceiver(t);
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0, serverEnv: fastWebhooks });
+  const { server, pool, workspace } = cluster;
+  await setWebhook(server, pool.id, { url: receiver.url });
+  const answers = ['hang', { status: 500, body: 'gateway exploded' }] as const;
+  receiver.answer = () => answers[receiver.received.length - 1] ?? { status: 202 };
+  await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig()));
+  const attempts = await receiver.waitFor(3, 60_000);
+  assert.deepEqual(attempts.map((a) => a.headers['outpost-delivery-attempt']), ['1', '2', '3']);
+  assert.equal(new Set(attempts.map((a) => a.headers['idempotency-key'])).size, 1, 'every attempt carries the same key');
+  assert.equal(new Set(attempts.map((a) => a.payload.delivery_id)).size, 1);
+  // Backoff: the retries are seconds apart, not immediate.
+  assert.ok(attempts[2]!.receivedAt - attempts[1]!.receivedAt >= 2_000, 'the second retry waited');
+  const [record] = await waitUntil('the delivery recorded as delivered', async () => {
+    const list = await deliveries(server, pool.id);
+    return list[0]?.attributes.status === 'delivered' ? list : undefined;
+  }, () => cluster.diagnostics());
+  assert.equal(record!.attributes.attempts, 3);
+
+  // A test delivery to a receiver that is down: recorded with why.
+  await setWebhook(server, pool.id, { url: 'http://127.0.0.1:9/nothing-listens' });
+  const ping = (await apiCall<{ data: WebhookDelivery }>(server, 'POST', `/api/v2/agent-pools/${pool.id}/webhook/actions/test`, undefined, 200)).data;
+  assert.equal(ping.attributes.status, 'failed');
+  assert.equal(ping.attributes.event, 'ping');
+  assert.match(ping.attributes.error ?? '', /connection refused/);
+});
+
+test('a job no agent claims errors with job_unclaimed naming the last answer; the per-minute cap holds back deliveries', async (t) => {
+  const receiver = await startWebhookReceiver(t);
+  receiver.answer = () => ({ status: 503, body: 'no capacity in us-east-1' });
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0, serverEnv: fastWebhooks });
+  const { server, pool, workspace } = cluster;
+  await setWebhook(server, pool.id, { url: receiver.url, 'claim-timeout-seconds': 5, 'deliveries-per-minute': 1 });
+  const second = await cluster.createWorkspace();
+  const first = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig()));
+  const other = await createRun(server, second.id, await uploadConfiguration(server, second.id, quickConfig()));
+
+  const errored = await cluster.waitForRun(first.id, ['errored'], 60_000);
+  assert.equal(errored.attributes['error-code'], 'job_unclaimed');
+  assert.match(errored.attributes['error-message'] ?? '', /within 5s .*did not accept delivery whd-\S+ after \d+ attempts?; the last answer: HTTP 503 "no capacity in us-east-1"/);
+  assert.doesNotMatch(errored.attributes['error-message'] ?? '', /query-secret/, 'the URL is shown without its query');
+  // The cap (1 a minute) left the other run's job without a delivery: it errors saying so.
+  const capped = await cluster.waitForRun(other.id, ['errored'], 60_000);
+  assert.match(capped.attributes['error-message'] ?? '', /no webhook delivery was made for it: the pool's cap of 1 deliveries a minute was reached/);
+  assert.equal(new Set(receiver.received.map((r) => r.payload.job?.id)).size, 1, 'only one job was delivered within the minute');
+});
+
+test('a connected agent with a free slot takes the job: no delivery; the signing secret rotates with overlap', async (t) => {
+  const receiver = await startWebhookReceiver(t);
+  const cluster = await setupCluster(t, 'sqlite', { agents: 1, serverEnv: fastWebhooks });
+  const { server, pool, workspace } = cluster;
+  const first = (await setWebhook(server, pool.id, { url: receiver.url })).attributes['signing-secret']!;
+  const run = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig()));
+  await cluster.waitForRun(run.id, ['applied']);
+  assert.equal(receiver.received.length, 0, 'the free agent took both jobs');
+
+  const rotated = (await apiCall<{ data: PoolWebhook }>(server, 'POST', `/api/v2/agent-pools/${pool.id}/webhook/actions/rotate-secret`, { data: { attributes: { 'overlap-seconds': 3600 } } }, 200)).data;
+  const second = rotated.attributes['signing-secret']!;
+  assert.notEqual(second, first);
+  assert.ok(rotated.attributes['previous-secret-expires-at']);
+  await apiCall(server, 'POST', `/api/v2/agent-pools/${pool.id}/webhook/actions/test`, undefined, 200);
+  const [ping] = await receiver.waitFor(1);
+  assert.equal(ping!.payload.event, 'ping');
+  assert.ok(receiver.verifies(ping!, [first]) && receiver.verifies(ping!, [second]), 'both secrets verify during the overlap');
+
+  await apiCall(server, 'POST', `/api/v2/agent-pools/${pool.id}/webhook/actions/rotate-secret`, { data: { attributes: { 'overlap-seconds': 0 } } }, 200);
+  await apiCall(server, 'POST', `/api/v2/agent-pools/${pool.id}/webhook/actions/test`, undefined, 200);
+  const [, after] = await receiver.waitFor(2);
+  assert.ok(!receiver.verifies(after!, [first]) && !receiver.verifies(after!, [second]), 'no overlap: the old secrets no longer verify');
+});
+
+test('bad webhook input is refused with a code, and nothing is stored', async (t) => {
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0 });
+  const { server, pool } = cluster;
+  const put = (attributes: unknown) => server.api('PUT', `/api/v2/agent-pools/${pool.id}/webhook`, { data: { type: 'pool-webhooks', attributes } });
+  const cases: [unknown, number, RegExp][] = [
+    [{}, 422, /a new webhook needs a url/],
+    [{ url: 'ftp://example.com/hook' }, 422, /expected an http:\/\/ or https:\/\/ URL/],
+    [{ url: 'http://example.com', headers: { 'Outpost-Signature': 'forged' } }, 422, /set by Outpost itself/],
+    [{ url: 'http://example.com', headers: { 'Bad Header': 'x' } }, 422, /header name/],
+    [{ url: 'http://example.com', headers: { 'X-Key': 'a\r\nInjected: 1' } }, 422, /one line/],
+    [{ url: 'http://example.com', 'claim-timeout-seconds': 1 }, 422, /claim-timeout-seconds/],
+  ];
+  for (const [attributes, status, message] of cases) {
+    const response = await put(attributes);
+    assert.equal(response.status, status, describeResponse(response));
+    assert.match(JSON.stringify(response.body), message);
+  }
+  const none = await server.api('GET', `/api/v2/agent-pools/${pool.id}/webhook`);
+  assert.equal(none.status, 404, describeResponse(none));
+  assert.match(JSON.stringify(none.body), /has no webhook/);
+  const unknown = await server.api('PUT', '/api/v2/agent-pools/apool-doesnotexist0000/webhook', { data: { type: 'pool-webhooks', attributes: { url: 'http://example.com' } } });
+  assert.equal(unknown.status, 404);
+  const anonymous = await fetch(`${server.url}/api/v2/agent-pools/${pool.id}/webhook-deliveries`);
+  assert.equal(anonymous.status, 401);
+});
