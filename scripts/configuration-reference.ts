@@ -10,6 +10,7 @@ import { agentRules } from '../src/agent/config-rules.ts';
 import { cliSettings } from '../src/cli/config.ts';
 import { describeRules, describeSettings } from '../src/config/settings.ts';
 import { jobSettings } from '../src/job/config.ts';
+import { launcherRules, launcherSettings } from '../src/launcher/config.ts';
 import { serverRules, serverSettings } from '../src/server/config.ts';
 
 export function configurationReference(): string {
@@ -52,6 +53,17 @@ Binary mirror layout (\`OUTPOST_AGENT_BINARY_MIRROR\`): the agent fetches
 \`<mirror>/opentofu/1.10.10/tofu_1.10.10_SHA256SUMS\`. Every download is
 verified against the SHA256SUMS file; a mismatch fails the run and is never
 replaced by a local binary.
+
+## Launcher (\`outpost launcher\`)
+
+Receives a serverless pool's webhook deliveries and starts a single-run
+agent for each job ([serverless.md](serverless.md#the-self-hosted-launcher)).
+
+${describeSettings(launcherSettings)}
+
+Settings that must agree (the launcher refuses to start otherwise):
+
+${describeRules(launcherRules)}
 
 ## Job operation (\`outpost job\`)
 

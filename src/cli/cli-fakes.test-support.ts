@@ -95,6 +95,7 @@ export function fakeProcess(api: OutpostApi, terminal: RecordingTerminal = recor
       agent: processCommand('agent'),
       job: processCommand('job'),
       quickstart: processCommand('quickstart'),
+      launcher: processCommand('launcher'),
       engineBuild: processCommand('engineBuild'),
     },
   };

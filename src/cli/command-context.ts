@@ -14,6 +14,7 @@ export interface ProcessCommands {
   readonly agent: () => Promise<number>;
   readonly job: () => Promise<number>;
   readonly quickstart: () => Promise<number>;
+  readonly launcher: () => Promise<number>;
   readonly engineBuild: (request: { version: string; dir?: string | undefined; go?: string | undefined }) => Promise<number>;
 }
 

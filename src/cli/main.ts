@@ -27,6 +27,7 @@ process.exitCode = await runCli(process.argv.slice(2), {
     agent: async () => (await import('../agent/main.ts')).runAgentCommand(),
     job: async () => (await import('../job/main.ts')).runJobCommand(),
     quickstart: async () => (await import('./quickstart.ts')).runQuickstartCommand(),
+    launcher: async () => (await import('../launcher/main.ts')).runLauncherCommand(),
     engineBuild: async (request) => (await import('../agent/engines/build-command.ts')).runEngineBuildCommand(request),
   },
 });

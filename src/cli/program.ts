@@ -9,7 +9,7 @@ import type { Cli, CliDeps } from './command-context.ts';
 import { registerAgentCommands } from './commands/agent.ts';
 import { registerEngineCommands } from './commands/engine.ts';
 import { registerPoolCommands } from './commands/pool.ts';
-import { registerJobCommand, registerLocalProcessCommands } from './commands/processes.ts';
+import { registerJobCommand, registerLauncherCommand, registerLocalProcessCommands } from './commands/processes.ts';
 import { registerRunCommands } from './commands/run.ts';
 import { registerStateCommands } from './commands/state.ts';
 import { registerVariableCommands } from './commands/variable.ts';
@@ -47,6 +47,7 @@ Getting started:
 Documentation: docs/cli.md (commands, exit codes), docs/configuration.md (environment).`);
 
   registerLocalProcessCommands(program, cli);
+  registerLauncherCommand(program, cli);
   registerAgentCommands(program, cli);
   registerPoolCommands(program, cli);
   registerWorkspaceCommands(program, cli);

@@ -42,6 +42,10 @@ export const errorCatalogue = {
   agent_lost: { status: 500, title: 'the agent running the job stopped reporting' },
   agent_stopped: { status: 500, title: 'the agent running the job was stopped before the job finished' },
   job_unclaimed: { status: 500, title: 'no agent claimed the job of a serverless pool in time' },
+  // outpost launcher (a pool webhook's receiver)
+  signature_invalid: { status: 401, title: 'the webhook delivery is unsigned, wrongly signed or too old' },
+  launcher_at_capacity: { status: 503, title: 'the launcher runs as many agents as it may' },
+  launch_failed: { status: 500, title: 'the launcher could not start an agent' },
   // server side
   internal: { status: 500, title: 'internal error' },
   unavailable: { status: 503, title: 'the service is not ready' },

@@ -31,6 +31,23 @@ export function registerLocalProcessCommands(program: CommandUnknownOpts, cli: C
     });
 }
 
+export function registerLauncherCommand(program: CommandUnknownOpts, cli: Cli): void {
+  program
+    .command('launcher')
+    .description('Receive a serverless pool\'s webhook and start a single-run agent per job (Docker container or Kubernetes Job)')
+    .configureHelp({ showGlobalOptions: false })
+    .addHelpText(
+      'after',
+      environmentConfiguredHelp([
+        'OUTPOST_LAUNCHER_SIGNING_SECRET=opw_… OUTPOST_AGENT_TOKEN=opp_… outpost launcher',
+        'OUTPOST_LAUNCHER_TARGET=kubernetes OUTPOST_LAUNCHER_TOKEN_SECRET=outpost-pool-token OUTPOST_LAUNCHER_SIGNING_SECRET_FILE=/etc/outpost/signing-secret outpost launcher',
+      ]) + '\n\nPoint the pool\'s webhook at it: outpost pool webhook set <pool> --url http://<launcher>:8490/webhook\nSee docs/serverless.md.',
+    )
+    .action(async () => {
+      cli.exitCode = await cli.deps.processes.launcher();
+    });
+}
+
 /** Listed last in the help: users never run it by hand. */
 export function registerJobCommand(program: CommandUnknownOpts, cli: Cli): void {
   program
