@@ -117,6 +117,11 @@ export const launcherSettings = {
     description: 'With the kubernetes target: the namespace of the Jobs.',
     parse: asString,
   },
+  podTemplate: {
+    env: ['OUTPOST_LAUNCHER_POD_TEMPLATE'],
+    description: 'With the kubernetes target: a YAML or JSON file with a pod spec merged into every agent\'s Job: `serviceAccountName` (cloud credentials through workload identity), `nodeSelector`, `tolerations`, `volumes`, and for the first container `env`, `volumeMounts` and `resources`.',
+    parse: asString,
+  },
   agentEnv: {
     env: ['OUTPOST_LAUNCHER_AGENT_ENV'],
     description: 'More environment for every agent, as a JSON object (`{"HTTPS_PROXY":"http://proxy:3128","OUTPOST_AGENT_LOG_LEVEL":"debug"}`).',
