@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'coverage/**', '.outpost/**', 'deploy/**', 'dist/**'] },
+  { ignores: ['node_modules/**', 'coverage/**', '.outpost/**', 'deploy/**/*', '!deploy/aws/', '!deploy/aws/lambda/', '!deploy/aws/lambda/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,0 +1,11 @@
+terraform {
+  # OpenTofu 1.6 or Terraform 1.5 and newer.
+  required_version = ">= 1.5.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.0"
+    }
+  }
+}
