@@ -13,10 +13,16 @@ const tests = ['\\.test\\.ts$', '\\.test-support\\.ts$'];
 module.exports = {
   forbidden: [
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
-    { name: 'protocol-is-a-leaf', severity: 'error', from: { path: '^src/protocol' }, to: { path: '^src/(server|agent|job|cli)' } },
+    { name: 'protocol-is-a-leaf', severity: 'error', from: { path: '^src/protocol' }, to: { path: '^src/(server|agent|job|cli|launcher)' } },
     { name: 'job-stays-out-of-agent-and-server', severity: 'error', from: { path: '^src/job' }, to: { path: '^src/(server|agent|cli)' } },
-    { name: 'agent-stays-out-of-server', severity: 'error', from: { path: '^src/agent' }, to: { path: '^src/(server|cli)' } },
-    { name: 'server-stays-out-of-agent-and-job', severity: 'error', from: { path: '^src/server' }, to: { path: '^src/(agent|job|cli)' } },
+    { name: 'agent-stays-out-of-server', severity: 'error', from: { path: '^src/agent' }, to: { path: '^src/(server|cli|launcher)' } },
+    {
+      name: 'launcher-stays-out-of-the-rest',
+      severity: 'error',
+      from: { path: '^src/launcher' },
+      to: { path: '^src/(agent|job|cli|server)', pathNot: '^src/server/http/errors\\.ts$' },
+    },
+    { name: 'server-stays-out-of-agent-and-job', severity: 'error', from: { path: '^src/server' }, to: { path: '^src/(agent|job|cli|launcher)' } },
     {
       name: 'only-app-wires-routes',
       comment: 'A domain reaches another through its service, never its routes: only src/server/app.ts imports a routes file, to register it.',
