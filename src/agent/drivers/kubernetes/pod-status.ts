@@ -15,6 +15,13 @@ export type JobContainerState =
 /** Waiting reasons that never clear without someone changing the pod, the image or the cluster. */
 const hopelessWaiting = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError', 'RunContainerError', 'ErrImageNeverPull']);
 
+/**
+ * The kubelet's own caches not yet holding a Secret or ConfigMap the pod
+ * names (the job token's Secret, created a moment before the pod): it
+ * reports CreateContainerConfigError and retries by itself within seconds.
+ */
+const transientConfigError = /failed to sync (secret|configmap) cache/i;
+
 function jobContainerStatus(pod: V1Pod): V1ContainerStatus | undefined {
   return pod.status?.containerStatuses?.find((status) => status.name === jobContainerName);
 }
@@ -30,7 +37,8 @@ export function jobContainerState(pod: V1Pod): JobContainerState {
   }
   if (status?.state?.running) return { state: 'running' };
   const waiting = status?.state?.waiting;
-  if (waiting?.reason && hopelessWaiting.has(waiting.reason)) return { state: 'stuck', reason: `${waiting.reason}: ${waiting.message ?? ''}`.trim() };
+  const transient = waiting?.reason === 'CreateContainerConfigError' && transientConfigError.test(waiting.message ?? '');
+  if (waiting?.reason && hopelessWaiting.has(waiting.reason) && !transient) return { state: 'stuck', reason: `${waiting.reason}: ${waiting.message ?? ''}`.trim() };
   if (pod.status?.phase === 'Failed') return { state: 'stuck', reason: `the pod failed: ${pod.status.reason ?? ''} ${pod.status.message ?? ''}`.trim() };
   const unscheduled = pod.status?.conditions?.find((condition) => condition.type === 'PodScheduled' && condition.status === 'False');
   if (unscheduled) return { state: 'pending', reason: `${unscheduled.reason ?? 'Unschedulable'}: ${unscheduled.message ?? ''}`.trim() };
