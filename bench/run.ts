@@ -9,6 +9,7 @@ import { kubernetesStart } from './kubernetes-start.ts';
 import { logLatency } from './log-latency.ts';
 import { collectHooks } from './measure.ts';
 import { providerCache } from './provider-cache.ts';
+import { serverlessStart } from './serverless-start.ts';
 import { throughput } from './throughput.ts';
 
 const json = process.argv.includes('--json');
@@ -29,6 +30,7 @@ try {
   if (wanted('control-plane-scale')) results.controlPlaneScale = await controlPlaneScale(hooks);
   if (wanted('footprint')) results.footprint = await footprint(hooks);
   if (wanted('kubernetes-start')) results.kubernetesStart = await kubernetesStart(hooks);
+  if (wanted('serverless-start')) results.serverlessStart = await serverlessStart(hooks);
 } finally {
   await hooks.runAll();
 }

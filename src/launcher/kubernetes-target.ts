@@ -9,6 +9,8 @@ import { agentEnvironment, agentNameFor, LaunchError, launchLabels, type Launche
 
 const ownerSelector = 'app.kubernetes.io/managed-by=outpost-launcher';
 const dataDir = '/var/lib/outpost-agent';
+/** Longer than any plan or apply should take; the Job (and its agent) is stopped after it. */
+const maxRunSeconds = 12 * 3600;
 /** Long enough to read a failed agent's log with kubectl, short enough not to pile up. */
 const keepFinishedSeconds = 600;
 
@@ -45,6 +47,8 @@ export function kubernetesTarget(config: LauncherConfig, kubeConfig?: KubeConfig
         spec: {
           backoffLimit: 0,
           ttlSecondsAfterFinished: keepFinishedSeconds,
+          // A pod that never starts (an image that cannot be pulled, nowhere to schedule it) must not hold a slot forever.
+          activeDeadlineSeconds: maxRunSeconds,
           template: {
             metadata: { labels },
             spec: withTemplate(
@@ -92,6 +96,8 @@ function withTemplate(spec: V1PodSpec, template: V1PodSpec | undefined): V1PodSp
     ...spec,
     ...template,
     restartPolicy: spec.restartPolicy,
+    // The template adds to the restricted defaults; a field it sets wins.
+    securityContext: { ...spec.securityContext, ...template.securityContext },
     volumes: [...(spec.volumes ?? []), ...(template.volumes ?? [])],
     // A service account named in the template is there to be used (workload identity).
     automountServiceAccountToken: template.serviceAccountName ? (template.automountServiceAccountToken ?? true) : false,

@@ -12,6 +12,8 @@ import { LaunchError, type LaunchTarget } from './target.ts';
 
 /** Deliveries are a few hundred bytes; anything much larger is not one. */
 const bodyLimit = 64 * 1024;
+/** A Docker or Kubernetes call that takes longer has hung: the delivery is answered, and retried. */
+const callTimeoutMs = 30_000;
 /** How long a delivery id is remembered (the control plane's retries end long before). */
 const rememberMs = 60 * 60_000;
 
@@ -46,11 +48,14 @@ export function buildLauncherApp(config: LauncherConfig, target: LaunchTarget, l
     if (known) return { status: 200, body: { agent: known.id, duplicate: true } };
     const job = payload.job;
     const launch = turn.then(async () => {
-      const running = await target.running();
+      const running = await withinTimeout(target.running(), `${target.kind} did not say within ${callTimeoutMs / 1000} s how many agents run`);
       if (running >= config.maxAgents) {
         throw new OutpostError('launcher_at_capacity', `${running} agents started by this launcher are running (OUTPOST_LAUNCHER_MAX_AGENTS=${config.maxAgents}); the control plane retries this delivery`);
       }
-      return target.launch({ deliveryId: payload.delivery_id, jobId: job.id, poolId: payload.pool.id, runId: payload.run?.id, workspace: payload.workspace?.name });
+      return withinTimeout(
+        target.launch({ deliveryId: payload.delivery_id, jobId: job.id, poolId: payload.pool.id, runId: payload.run?.id, workspace: payload.workspace?.name }),
+        `${target.kind} did not start the agent within ${callTimeoutMs / 1000} s`,
+      );
     });
     turn = launch.catch(() => undefined);
     try {
@@ -76,6 +81,18 @@ export function buildLauncherApp(config: LauncherConfig, target: LaunchTarget, l
     });
   }
   return app;
+}
+
+async function withinTimeout<T>(work: Promise<T>, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new LaunchError(message)), callTimeoutMs);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function parsePayload(body: string): WebhookPayload {

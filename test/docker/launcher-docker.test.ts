@@ -6,48 +6,19 @@
 // control plane retries; a repeated delivery starts nothing twice.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, copyFile, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import type { PoolWebhook, WebhookDelivery } from '../../src/protocol/api-resources.ts';
 import { signatureHeader } from '../../src/protocol/webhook-signature.ts';
 import { apiCall, createPool, createRun, createWorkspace, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
-import { registerProcessCleanup } from '../support/cluster.ts';
-import { cliCommand } from '../support/cluster-environment.ts';
 import { startContainerReachableServer } from '../support/container-reachable-server.ts';
 import { docker, dockerCli, dockerUnavailable, removeContainersAfter } from '../support/docker-cluster.ts';
 import { quickConfig } from '../support/job-control.ts';
-import { freePort } from '../support/ports.ts';
-import { readLog as readProcessLog, spawnLogged } from '../support/spawned-process.ts';
-import { tofuBinary } from '../support/toolchain.ts';
+import { engineForContainers, startLauncher } from '../support/launcher.ts';
 import { waitForRunStatus, waitUntil } from '../support/waits.ts';
 
 const agentRunner = 'outpost/agent-runner:latest';
 const unavailable = dockerUnavailable([agentRunner]);
 const managed = 'app.kubernetes.io/managed-by=outpost-launcher';
-
-async function startLauncher(t: TestContext, env: Record<string, string>) {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-launcher-'));
-  const port = await freePort();
-  const logFile = path.join(dir, 'launcher.log');
-  const child = spawnLogged({
-    ...cliCommand(['launcher']),
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', OUTPOST_LAUNCHER_LISTEN: `127.0.0.1:${port}`, OUTPOST_LAUNCHER_LOG_FORMAT: 'json', ...env },
-    cwd: dir,
-    logFile,
-  });
-  registerProcessCleanup(t, {
-    logFile,
-    async cleanup() {
-      await child.killGroup();
-      await rm(dir, { recursive: true, force: true });
-    },
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil('the launcher to answer', async () => ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok ? true : undefined), () => readProcessLog(logFile), 30_000);
-  return { url, log: () => readProcessLog(logFile) };
-}
 
 function signed(secret: string, body: string, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
   return { 'content-type': 'application/json', 'outpost-timestamp': String(timestamp), 'outpost-signature': signatureHeader([secret], timestamp, body) };
@@ -62,14 +33,7 @@ describe('outpost launcher with the Docker Engine', { skip: unavailable ?? false
     // Set first with a placeholder URL: the launcher needs the secret, the webhook the launcher's address.
     const created = await apiCall<{ data: PoolWebhook }>(server, 'PUT', `/api/v2/agent-pools/${pool.id}/webhook`, { data: { type: 'pool-webhooks', attributes: { url: 'http://127.0.0.1:9/', enabled: false } } }, 200);
     const secret = created.data.attributes['signing-secret']!;
-    // No release site is reachable here: the agents use the locally built
-    // OpenTofu, mounted read-only from a directory their user (uid 1000) may read.
-    const engineDir = await mkdtemp(path.join(os.tmpdir(), 'outpost-launcher-engine-'));
-    t.after(() => rm(engineDir, { recursive: true, force: true }));
-    await chmod(engineDir, 0o755);
-    const tofu = path.join(engineDir, 'tofu');
-    await copyFile(tofuBinary(), tofu);
-    await chmod(tofu, 0o755);
+    const tofu = await engineForContainers(t);
     const launcher = await startLauncher(t, {
       OUTPOST_LAUNCHER_SIGNING_SECRET: secret,
       OUTPOST_AGENT_TOKEN: pool.token,

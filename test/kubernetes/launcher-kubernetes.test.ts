@@ -12,18 +12,15 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import type { PoolWebhook, WebhookDelivery } from '../../src/protocol/api-resources.ts';
 import { apiCall, createPool, createRun, createWorkspace, readLog, relatedId, uploadConfiguration } from '../support/api-calls.ts';
-import { registerProcessCleanup } from '../support/cluster.ts';
-import { cliCommand } from '../support/cluster-environment.ts';
 import { startServerReachableAt } from '../support/container-reachable-server.ts';
 import { ClusterTools } from '../support/helm-release.ts';
 import { quickConfig } from '../support/job-control.ts';
+import { startLauncher } from '../support/launcher.ts';
 import { clusterAgentImage } from '../support/kubernetes-cluster.ts';
 import { nodeAddress } from '../support/kubernetes-agents.ts';
 import { kubernetesClusterForTests } from '../support/kubernetes-tools.ts';
-import { freePort } from '../support/ports.ts';
-import { readLog as readProcessLog, spawnLogged } from '../support/spawned-process.ts';
 import { tofuBinary } from '../support/toolchain.ts';
-import { waitForRunStatus, waitUntil } from '../support/waits.ts';
+import { waitForRunStatus } from '../support/waits.ts';
 
 const { tools, kubeconfig, skip } = kubernetesClusterForTests('run agents as Jobs started by outpost launcher on the test cluster');
 const namespace = `outpost-launcher-${randomBytes(3).toString('hex')}`;
@@ -41,6 +38,7 @@ describe('outpost launcher with the kubernetes target', { skip, timeout: 600_000
     const created = await apiCall<{ data: PoolWebhook }>(server, 'PUT', `/api/v2/agent-pools/${pool.id}/webhook`, { data: { type: 'pool-webhooks', attributes: { url: 'http://127.0.0.1:9/', enabled: false } } }, 200);
 
     const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-launcher-k8s-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
     const template = path.join(dir, 'pod.yaml');
     await writeFile(
       template,
@@ -57,41 +55,23 @@ describe('outpost launcher with the kubernetes target', { skip, timeout: 600_000
         '',
       ].join('\n'),
     );
-    const port = await freePort();
-    const logFile = path.join(dir, 'launcher.log');
-    const launcher = spawnLogged({
-      ...cliCommand(['launcher']),
-      env: {
-        PATH: process.env.PATH ?? '',
-        KUBECONFIG: kubeconfig!,
-        OUTPOST_LAUNCHER_LISTEN: `127.0.0.1:${port}`,
-        OUTPOST_LAUNCHER_TARGET: 'kubernetes',
-        OUTPOST_LAUNCHER_NAMESPACE: namespace,
-        OUTPOST_LAUNCHER_TOKEN_SECRET: 'pool-token',
-        OUTPOST_LAUNCHER_SIGNING_SECRET: created.data.attributes['signing-secret']!,
-        OUTPOST_LAUNCHER_IMAGE: clusterAgentImage,
-        OUTPOST_LAUNCHER_POD_TEMPLATE: template,
-        OUTPOST_LAUNCHER_CPUS: '0.5',
-        OUTPOST_LAUNCHER_MEMORY: '512m',
-        OUTPOST_LAUNCHER_LOG_FORMAT: 'json',
-      },
-      cwd: dir,
-      logFile,
+    const launcher = await startLauncher(t, {
+      KUBECONFIG: kubeconfig!,
+      OUTPOST_LAUNCHER_TARGET: 'kubernetes',
+      OUTPOST_LAUNCHER_NAMESPACE: namespace,
+      OUTPOST_LAUNCHER_TOKEN_SECRET: 'pool-token',
+      OUTPOST_LAUNCHER_SIGNING_SECRET: created.data.attributes['signing-secret']!,
+      OUTPOST_LAUNCHER_IMAGE: clusterAgentImage,
+      OUTPOST_LAUNCHER_POD_TEMPLATE: template,
+      OUTPOST_LAUNCHER_CPUS: '0.5',
+      OUTPOST_LAUNCHER_MEMORY: '512m',
     });
-    registerProcessCleanup(t, {
-      logFile,
-      async cleanup() {
-        await launcher.killGroup();
-        await rm(dir, { recursive: true, force: true });
-      },
-    });
-    const launcherUrl = `http://127.0.0.1:${port}`;
-    await waitUntil('the launcher to answer', async () => ((await fetch(`${launcherUrl}/healthz`).catch(() => undefined))?.ok ? true : undefined), () => readProcessLog(logFile), 30_000);
+    const launcherUrl = launcher.url;
     await apiCall(server, 'PUT', `/api/v2/agent-pools/${pool.id}/webhook`, { data: { type: 'pool-webhooks', attributes: { url: `${launcherUrl}/webhook`, enabled: true } } }, 200);
 
     const run = await createRun(server, workspace.id, await uploadConfiguration(server, workspace.id, quickConfig('launched-in-kubernetes')));
     const describeAll = async () =>
-      `--- launcher\n${readProcessLog(logFile)}\n--- jobs\n${await k.kubectl(['get', 'jobs,pods', '-n', namespace, '-o', 'wide'])}\n--- pod logs\n${await k.kubectl(['logs', '-n', namespace, '-l', 'app.kubernetes.io/managed-by=outpost-launcher', '--tail', '30', '--prefix']).catch(() => '')}`;
+      `--- launcher\n${launcher.log()}\n--- jobs\n${await k.kubectl(['get', 'jobs,pods', '-n', namespace, '-o', 'wide'])}\n--- pod logs\n${await k.kubectl(['logs', '-n', namespace, '-l', 'app.kubernetes.io/managed-by=outpost-launcher', '--tail', '30', '--prefix']).catch(() => '')}`;
     await waitForRunStatus(server, run.id, ['applied'], 240_000).catch(async (error: Error) => assert.fail(`${error.message}\n${await describeAll()}`));
     assert.match(await readLog(server, relatedId(run, 'apply')), /Apply complete!/);
 

@@ -132,6 +132,8 @@ export interface JobsTable {
   kind: JobKind;
   status: JobStatus;
   attempt: number;
+  /** How many times the job was put in the queue: 1, and one more each time an agent lost it (a serverless pool's delivery is per wait). */
+  queued_count: number;
   agent_id: string | null;
   lease_id: string | null;
   lease_expires_at: number | null;
@@ -200,7 +202,7 @@ export interface WebhookDeliveriesTable {
   pool_id: string;
   /** Null for a test delivery (event `ping`). */
   job_id: string | null;
-  /** 1 for a job's first delivery; one more each time the job waits again after an agent took it. */
+  /** The job's queued_count when it was made: one delivery per wait of the job. */
   sequence: number;
   event: 'job.queued' | 'ping';
   status: WebhookDeliveryStatus;
@@ -288,7 +290,7 @@ export const schemaColumns = {
     status_timestamps: 'text', created_at: 'bigint', updated_at: 'bigint',
   },
   jobs: {
-    id: 'text', run_id: 'text', pool_id: 'text', kind: 'text', status: 'text', attempt: 'integer', agent_id: 'text null',
+    id: 'text', run_id: 'text', pool_id: 'text', kind: 'text', status: 'text', attempt: 'integer', queued_count: 'integer', agent_id: 'text null',
     lease_id: 'text null', lease_expires_at: 'bigint null', job_token_hash: 'text null', signal: 'text null', signal_delivered: 'integer',
     result: 'text null', error_code: 'text null', error_message: 'text null', created_at: 'bigint', leased_at: 'bigint null',
     finished_at: 'bigint null',

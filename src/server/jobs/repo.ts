@@ -23,6 +23,7 @@ export async function insertQueuedJob(
     kind: job.kind,
     status: 'queued',
     attempt: 1,
+    queued_count: 1,
     agent_id: null,
     lease_id: null,
     lease_expires_at: null,

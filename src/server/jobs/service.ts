@@ -314,6 +314,8 @@ async function loseJob(ctx: ServerContext, trx: Kysely<Database>, effects: Effec
       {
         status: 'queued',
         attempt: neverStarted ? current.attempt : current.attempt + 1,
+        // A claim its agent never received waits on for that agent; any other loss needs another agent.
+        queued_count: unreceived ? current.queued_count : current.queued_count + 1,
         agent_id: null,
         lease_id: null,
         lease_expires_at: null,

@@ -41,47 +41,42 @@ export async function freeSlots(db: Kysely<Database>, poolId: string): Promise<n
         .select((inner) => inner.fn.countAll<number>().as('n'))
         .where('holder.pool_id', '=', poolId)
         .where('holder.single', '=', 0)
-        .where('holder.status', '!=', 'offline')
+        .where('holder.status', 'in', ['idle', 'busy'])
         .where('holder.deregistered_at', 'is', null)
         .where('jobs.status', 'in', ['leased', 'running'])
         .as('busy'),
     ])
     .where('agents.pool_id', '=', poolId)
     .where('agents.single', '=', 0)
-    .where('agents.status', '!=', 'offline')
+    // A draining or errored agent takes no new job; an offline one is gone.
+    .where('agents.status', 'in', ['idle', 'busy'])
     .where('agents.deregistered_at', 'is', null)
     .executeTakeFirstOrThrow();
   return Math.max(0, Number(row.slots ?? 0) - Number(row.busy ?? 0));
 }
 
-export interface WaitingJob {
-  id: string;
-  leased_at: number | null;
-  created_at: number;
-  /** The job's latest delivery, if any. */
-  sequence: number | null;
-  delivery_created_at: number | null;
-}
-
-/** The pool's queued jobs, oldest first, each with its latest delivery. */
-export async function waitingJobs(db: Kysely<Database>, poolId: string, limit: number): Promise<WaitingJob[]> {
-  const rows = await db
+/**
+ * The pool's queued jobs that have no delivery for their current wait,
+ * oldest first, leaving out the `skipOldest` oldest queued jobs (the pool's
+ * free agents take those).
+ */
+export async function jobsNeedingDelivery(db: Kysely<Database>, poolId: string, skipOldest: number, limit: number): Promise<{ id: string; queued_count: number }[]> {
+  if (limit <= 0) return [];
+  return db
     .selectFrom('jobs')
-    .select(['jobs.id', 'jobs.leased_at', 'jobs.created_at'])
-    .select((eb) => [
-      eb.selectFrom('webhook_deliveries as d').select((inner) => inner.fn.max('d.sequence').as('v')).whereRef('d.job_id', '=', 'jobs.id').as('sequence'),
-      eb.selectFrom('webhook_deliveries as d').select((inner) => inner.fn.max('d.created_at').as('v')).whereRef('d.job_id', '=', 'jobs.id').as('delivery_created_at'),
-    ])
+    .select(['jobs.id', 'jobs.queued_count'])
     .where('jobs.pool_id', '=', poolId)
     .where('jobs.status', '=', 'queued')
+    .where(({ not, exists, selectFrom }) =>
+      not(exists(selectFrom('webhook_deliveries as d').select('d.id').whereRef('d.job_id', '=', 'jobs.id').whereRef('d.sequence', '=', 'jobs.queued_count'))),
+    )
+    .where('jobs.id', 'not in', (eb) =>
+      eb.selectFrom('jobs as oldest').select('oldest.id').where('oldest.pool_id', '=', poolId).where('oldest.status', '=', 'queued').orderBy('oldest.created_at').orderBy('oldest.id').limit(Math.max(skipOldest, 0)),
+    )
     .orderBy('jobs.created_at')
+    .orderBy('jobs.id')
     .limit(limit)
     .execute();
-  return rows.map((row) => ({
-    ...row,
-    sequence: row.sequence === null ? null : Number(row.sequence),
-    delivery_created_at: row.delivery_created_at === null ? null : Number(row.delivery_created_at),
-  }));
 }
 
 export async function countDeliveriesSince(db: Kysely<Database>, poolId: string, since: number): Promise<number> {
@@ -144,14 +139,39 @@ export async function updateDelivery(db: Kysely<Database>, id: string, changes: 
   await db.updateTable('webhook_deliveries').set(changes).where('id', '=', id).execute();
 }
 
-export async function latestDeliveryOfJob(db: Kysely<Database>, jobId: string): Promise<DeliveryRow | undefined> {
-  return db.selectFrom('webhook_deliveries').selectAll().where('job_id', '=', jobId).orderBy('sequence', 'desc').limit(1).executeTakeFirst();
+/** Updates a delivery only while it is as this replica last saw it (status and attempts): another replica's newer write stands. */
+export async function updateDeliveryIf(
+  db: Kysely<Database>,
+  seen: Pick<DeliveryRow, 'id' | 'status' | 'attempts'>,
+  changes: Updateable<WebhookDeliveriesTable>,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('webhook_deliveries')
+    .set(changes)
+    .where('id', '=', seen.id)
+    .where('status', '=', seen.status)
+    .where('attempts', '=', seen.attempts)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) > 0;
 }
 
-/** Queued jobs of a pool that have waited for an agent since before `before`: since their latest delivery, or since queued. */
-export async function jobsWaitingSince(db: Kysely<Database>, poolId: string, before: number): Promise<WaitingJob[]> {
-  const waiting = await waitingJobs(db, poolId, 1_000);
-  return waiting.filter((job) => (job.delivery_created_at ?? job.created_at) < before);
+/** Queued jobs of a pool whose delivery for their current wait was made before `before`, with that delivery. */
+export async function jobsUnclaimedSince(db: Kysely<Database>, poolId: string, before: number): Promise<DeliveryRow[]> {
+  return db
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('jobs', (join) => join.onRef('jobs.id', '=', 'd.job_id').onRef('jobs.queued_count', '=', 'd.sequence'))
+    .selectAll('d')
+    .where('jobs.pool_id', '=', poolId)
+    .where('jobs.status', '=', 'queued')
+    .where('d.created_at', '<', before)
+    .limit(100)
+    .execute();
+}
+
+/** Forgets deliveries older than `before`: the record is for troubleshooting, not an archive. */
+export async function pruneDeliveries(db: Kysely<Database>, before: number): Promise<number> {
+  const result = await db.deleteFrom('webhook_deliveries').where('created_at', '<', before).where('status', 'in', ['delivered', 'failed', 'abandoned']).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 /** The pool and organization a delivery's payload names. */

@@ -2,6 +2,8 @@
 // the POST with a short timeout, and what the receiver answered, ready to be
 // recorded. Redirects are not followed: a receiver that moved is reported,
 // not chased with a signed body.
+import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
+import { isIP } from 'node:net';
 import { EnvHttpProxyAgent, request } from 'undici';
 import { signatureHeader, webhookHeaders, type WebhookPayload } from '../../protocol/webhook-signature.ts';
 import type { ServerContext } from '../context.ts';
@@ -31,11 +33,13 @@ export function signingSecrets(ctx: ServerContext, row: WebhookRow): string[] {
 }
 
 
-export async function sendDelivery(ctx: ServerContext, webhook: WebhookRow, delivery: DeliveryRow): Promise<AttemptOutcome> {
+export async function sendDelivery(ctx: ServerContext, webhook: WebhookRow, delivery: DeliveryRow, stop?: AbortSignal): Promise<AttemptOutcome> {
   const body = JSON.stringify(await payloadOf(ctx, delivery));
   const timestamp = Math.floor(ctx.now() / 1000);
+  const custom = openHeaders(ctx, webhook);
+  const secrets = signingSecrets(ctx, webhook);
   const headers = {
-    ...openHeaders(ctx, webhook),
+    ...custom,
     'content-type': 'application/json',
     'user-agent': 'Outpost-Webhooks/1',
     [webhookHeaders.event]: delivery.event,
@@ -43,8 +47,10 @@ export async function sendDelivery(ctx: ServerContext, webhook: WebhookRow, deli
     [webhookHeaders.attempt]: String(delivery.attempts),
     [webhookHeaders.idempotencyKey]: delivery.id,
     [webhookHeaders.timestamp]: String(timestamp),
-    [webhookHeaders.signature]: signatureHeader(signingSecrets(ctx, webhook), timestamp, body),
+    [webhookHeaders.signature]: signatureHeader(secrets, timestamp, body),
   };
+  const refusal = refusedAddress(webhook.url);
+  if (refusal) return { ok: false, record: { response_status: null, response_excerpt: null, latency_ms: 0, error: refusal } };
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   try {
@@ -52,12 +58,13 @@ export async function sendDelivery(ctx: ServerContext, webhook: WebhookRow, deli
       method: 'POST',
       headers,
       body,
-      dispatcher: (proxyAgent ??= new EnvHttpProxyAgent()),
-      signal: AbortSignal.timeout(ctx.config.webhookTimeout),
+      dispatcher: (proxyAgent ??= new EnvHttpProxyAgent({ connect: { lookup: guardedLookup } })),
+      signal: stop ? AbortSignal.any([stop, AbortSignal.timeout(ctx.config.webhookTimeout)]) : AbortSignal.timeout(ctx.config.webhookTimeout),
       headersTimeout: ctx.config.webhookTimeout,
       bodyTimeout: ctx.config.webhookTimeout,
     });
-    const excerpt = await readExcerpt(response.body);
+    // A receiver may echo what it was sent: no custom header value or secret is kept.
+    const excerpt = scrub(await readExcerpt(response.body), [...Object.values(custom), ...secrets]);
     const ok = response.statusCode >= 200 && response.statusCode < 300;
     return {
       ok,
@@ -72,6 +79,36 @@ export async function sendDelivery(ctx: ServerContext, webhook: WebhookRow, deli
     return { ok: false, record: { response_status: null, response_excerpt: null, latency_ms: latency(), error: describeFailure(error, ctx.config.webhookTimeout) } };
   }
 }
+
+function scrub(text: string | null, secrets: readonly string[]): string | null {
+  if (text === null) return null;
+  return secrets.filter((secret) => secret.length >= 4).reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+}
+
+/**
+ * Link-local addresses (169.254.0.0/16, fe80::/10) are where clouds serve
+ * instance credentials: a webhook may never reach them, by name or by
+ * address. Everything else (loopback, private networks) is allowed: a
+ * self-hosted receiver usually lives there.
+ */
+function isLinkLocal(address: string): boolean {
+  return /^169\.254\./.test(address) || /^fe[89ab][0-9a-f]:/i.test(address) || /^::ffff:169\.254\./i.test(address) || address === '0.0.0.0';
+}
+
+export function refusedAddress(url: string): string | undefined {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  return isIP(host) && isLinkLocal(host) ? `${host} is a link-local address (cloud instance metadata): webhooks may not reach it` : undefined;
+}
+
+const guardedLookup: typeof dnsLookup = ((hostname: string, options: LookupOptions, callback: (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+  dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error, '');
+    const refused = addresses.find((entry) => isLinkLocal(entry.address));
+    if (refused) return callback(Object.assign(new Error(`${hostname} resolves to ${refused.address}, a link-local address (cloud instance metadata): webhooks may not reach it`), { code: 'ELINKLOCAL' }), '');
+    if (options.all) return callback(null, addresses);
+    callback(null, addresses[0]!.address, addresses[0]!.family);
+  });
+}) as typeof dnsLookup;
 
 /** The first bytes of the answer, as text: enough to show what a failing receiver said. */
 async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string | null> {
@@ -93,6 +130,7 @@ function describeFailure(error: unknown, timeoutMs: number): string {
   if (err.name === 'TimeoutError' || err.name === 'AbortError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
     return `no answer within ${timeoutMs / 1000} s (OUTPOST_WEBHOOK_TIMEOUT)`;
   }
+  if (code === 'ELINKLOCAL') return err.message;
   if (code === 'ECONNREFUSED') return 'connection refused: nothing listens at the webhook URL';
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'the webhook URL\'s host name does not resolve';
   if (code?.startsWith('ERR_TLS') || code?.includes('CERT')) return `TLS failed: ${code}`;

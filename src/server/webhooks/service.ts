@@ -9,7 +9,7 @@ import { newId, newWebhookSecret } from '../ids.ts';
 import type { ApiPrincipal } from '../organizations/service.ts';
 import { requirePool } from '../pools/service.ts';
 import * as repo from './repo.ts';
-import { sendDelivery } from './sender.ts';
+import { refusedAddress, sendDelivery } from './sender.ts';
 
 const defaults = { deliveriesPerMinute: 60, claimTimeoutMs: 10 * 60_000 };
 
@@ -38,6 +38,8 @@ export async function setWebhook(ctx: ServerContext, principal: ApiPrincipal, po
   const existing = await repo.findWebhook(ctx.db, pool.id);
   const url = input.url ?? existing?.url;
   if (!url) throw new OutpostError('validation_failed', 'a new webhook needs a url');
+  const refusal = refusedAddress(url);
+  if (refusal) throw new OutpostError('validation_failed', refusal);
   const now = ctx.now();
   const secret = existing ? undefined : newWebhookSecret();
   const row = {

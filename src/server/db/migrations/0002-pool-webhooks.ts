@@ -1,9 +1,14 @@
-// Serverless pools: a pool's webhook, and the record of every delivery.
+// Serverless pools: a pool's webhook, the record of every delivery, and
+// how many times each job was queued.
 import type { Kysely } from 'kysely';
 import type { Migration } from 'kysely/migration';
 
 export const poolWebhooksMigration: Migration = {
   async up(db: Kysely<unknown>): Promise<void> {
+    // A job's waits, so that each gets one delivery (and a claim handed back
+    // to a living agent does not start another).
+    await db.schema.alterTable('jobs').addColumn('queued_count', 'integer', (c) => c.notNull().defaultTo(1)).execute();
+
     await db.schema
       .createTable('pool_webhooks')
       .addColumn('pool_id', 'text', (c) => c.primaryKey().references('agent_pools.id').onDelete('cascade'))
