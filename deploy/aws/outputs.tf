@@ -1,5 +1,5 @@
 output "webhook_url" {
-  description = "The URL to give the pool: `outpost pool webhook set <pool> --url <webhook_url>`."
+  description = "The URL to give the pool: `outpost pool webhook set <pool> <webhook_url>`."
   # The $default stage's invoke URL ends with a slash.
   value = "${trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")}/webhook"
 }

@@ -84,7 +84,7 @@ module "outpost" {
 }
 
 output "webhook_url" {
-  description = "Give it to the pool: outpost pool webhook set <pool> --url <webhook_url>."
+  description = "Give it to the pool: outpost pool webhook set <pool> <webhook_url>."
   value       = module.outpost.webhook_url
 }
 

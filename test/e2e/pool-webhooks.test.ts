@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { PoolWebhook, WebhookDelivery } from '../../src/protocol/api-resources.ts';
 import { startAgent, type ServerHandle } from '../support/cluster.ts';
 import { apiCall, createRun, describeResponse, getRun, uploadConfiguration } from '../support/api-calls.ts';
+import { runCli } from '../support/cli-runner.ts';
 import { exitCodeOf, quickConfig } from '../support/job-control.ts';
 import { databaseBackends } from '../support/postgres.ts';
 import { setupCluster } from '../support/test-cluster.ts';
@@ -177,4 +178,52 @@ test('bad webhook input is refused with a code, and nothing is stored', async (t
   assert.equal(unknown.status, 404);
   const anonymous = await fetch(`${server.url}/api/v2/agent-pools/${pool.id}/webhook-deliveries`);
   assert.equal(anonymous.status, 401);
+});
+
+test('outpost pool webhook and outpost pool deliveries, as a user runs them', async (t) => {
+  const receiver = await startWebhookReceiver(t);
+  const cluster = await setupCluster(t, 'sqlite', { agents: 0, serverEnv: fastWebhooks });
+  const { server, pool } = cluster;
+  const cli = (...args: string[]) => runCli(t, server, args);
+
+  const set = await cli('pool', 'webhook', 'set', pool.id, receiver.url, '--header', 'X-Api-Key=cli-header-value');
+  assert.equal(set.code, 0, set.stderr);
+  const secret = set.stdout.trim();
+  assert.match(secret, /^opw_\w+$/, 'stdout is the signing secret alone, for $(…)');
+  assert.match(set.stderr, /WARNING: copy this signing secret now/);
+
+  const shown = await cli('pool', 'webhook', 'show', pool.id);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, /X-Api-Key/);
+  assert.ok(!shown.stdout.includes('cli-header-value') && !shown.stdout.includes(secret), shown.stdout);
+
+  const ping = await cli('pool', 'webhook', 'test', pool.id);
+  assert.equal(ping.code, 0, ping.stderr + ping.stdout);
+  assert.ok(receiver.verifies((await receiver.waitFor(1))[0]!, [secret]));
+  assert.match(ping.stdout, /delivered/);
+
+  const listed = await cli('pool', 'deliveries', pool.id);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /whd-\S+\s+ping\s+-\s+delivered\s+1\s+HTTP 202/);
+
+  const rotated = await cli('pool', 'webhook', 'rotate-secret', pool.id, '--overlap', '0');
+  assert.equal(rotated.code, 0, rotated.stderr);
+  assert.match(rotated.stdout.trim(), /^opw_\w+$/);
+  assert.notEqual(rotated.stdout.trim(), secret);
+
+  // A receiver that refuses: `test` exits 1 and says what came back.
+  receiver.answer = () => ({ status: 401, body: '{"error":"bad signature"}' });
+  const refused = await cli('pool', 'webhook', 'test', pool.id);
+  assert.equal(refused.code, 1, refused.stdout);
+  assert.match(refused.stdout, /HTTP 401/);
+
+  const badHeader = await cli('pool', 'webhook', 'set', pool.id, '--header', 'no-equals-sign');
+  assert.equal(badHeader.code, 2, badHeader.stderr);
+  assert.match(badHeader.stderr, /expected NAME=VALUE/);
+
+  const removed = await cli('pool', 'webhook', 'remove', pool.id);
+  assert.equal(removed.code, 0, removed.stderr);
+  const gone = await cli('pool', 'webhook', 'show', pool.id);
+  assert.equal(gone.code, 3, gone.stderr);
+  assert.match(gone.stderr, /has no webhook/);
 });

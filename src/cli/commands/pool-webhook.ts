@@ -31,7 +31,7 @@ Lambda of deploy/aws, or \`outpost launcher\`) starts a single-run agent for
 that job. See docs/serverless.md.
 
 Examples:
-  outpost pool webhook set serverless --url https://abc.execute-api.eu-west-1.amazonaws.com/webhook
+  outpost pool webhook set serverless https://abc.execute-api.eu-west-1.amazonaws.com/webhook
   outpost pool webhook test serverless
   outpost pool deliveries serverless`);
 
@@ -39,7 +39,7 @@ Examples:
     .command('set')
     .description('Create or change the pool\'s webhook; a new one prints its signing secret (shown only this once)')
     .argument('<pool>', 'pool name or id (apool-…)')
-    .option('--url <url>', 'where deliveries are POSTed (http:// or https://)')
+    .argument('[url]', 'where deliveries are POSTed (http:// or https://); required the first time')
     .option('--header <name=value>', 'a custom header sent with every delivery (repeatable; replaces all; values are stored sealed and never shown)', parseHeader)
     .option('--no-headers', 'remove every custom header')
     .addOption(new Option('--enable', 'send deliveries (the default for a new webhook)').conflicts('disable'))
@@ -48,12 +48,12 @@ Examples:
     .option('--claim-timeout <seconds>', 'a job no agent claimed this long after its delivery errors (default 600)', parsePositive('--claim-timeout'))
     .addHelpText('after', `
 The signing secret is the only thing written to stdout for a new webhook:
-  SECRET=$(outpost pool webhook set serverless --url https://hooks.example.com/outpost)`)
-    .action(async (poolName, options, command) => {
+  SECRET=$(outpost pool webhook set serverless https://hooks.example.com/outpost)`)
+    .action(async (poolName, url, options, command) => {
       const { api, org, out } = apiContext(cli, command);
       const target = await findPool(api, org, poolName);
       const attributes: PoolWebhookInput = {
-        ...(options.url === undefined ? {} : { url: options.url }),
+        ...(url === undefined ? {} : { url }),
         ...(options.headers === false ? { headers: {} } : typeof options.header === 'object' ? { headers: options.header } : {}),
         ...(options.enable ? { enabled: true } : options.disable ? { enabled: false } : {}),
         ...(options.deliveriesPerMinute === undefined ? {} : { 'deliveries-per-minute': options.deliveriesPerMinute }),
@@ -93,7 +93,7 @@ The signing secret is the only thing written to stdout for a new webhook:
       const { api, org, out } = apiContext(cli, command);
       const delivery = await api.testWebhook((await findPool(api, org, poolName)).id);
       out.result(delivery, () => out.fields(deliveryFields(delivery)));
-      if (delivery.attributes.status !== 'delivered') process.exitCode = exitCodes.failed;
+      if (delivery.attributes.status !== 'delivered') cli.exitCode = exitCodes.failed;
     });
 
   webhook
@@ -134,8 +134,9 @@ function printWebhook(cli: Cli, out: ReturnType<typeof apiContext>['out'], saved
   if (secret) cli.secrets.push(secret);
   if (out.json) return out.data(saved);
   out.note(title);
-  out.fields(webhookFields(saved));
-  if (!secret) return;
+  if (!secret) return out.fields(webhookFields(saved));
+  // The secret is stdout's only line, so that $(…) captures it; the rest goes to stderr.
+  for (const [name, value] of webhookFields(saved)) out.note(`${name}: ${value}`);
   out.note('');
   out.line(secret);
   out.note('');

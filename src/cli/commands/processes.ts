@@ -41,7 +41,7 @@ export function registerLauncherCommand(program: CommandUnknownOpts, cli: Cli): 
       environmentConfiguredHelp([
         'OUTPOST_LAUNCHER_SIGNING_SECRET=opw_… OUTPOST_AGENT_TOKEN=opp_… outpost launcher',
         'OUTPOST_LAUNCHER_TARGET=kubernetes OUTPOST_LAUNCHER_TOKEN_SECRET=outpost-pool-token OUTPOST_LAUNCHER_SIGNING_SECRET_FILE=/etc/outpost/signing-secret outpost launcher',
-      ]) + '\n\nPoint the pool\'s webhook at it: outpost pool webhook set <pool> --url http://<launcher>:8490/webhook\nSee docs/serverless.md.',
+      ]) + '\n\nPoint the pool\'s webhook at it: outpost pool webhook set <pool> http://<launcher>:8490/webhook\nSee docs/serverless.md.',
     )
     .action(async () => {
       cli.exitCode = await cli.deps.processes.launcher();
