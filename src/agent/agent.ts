@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JobAssignment, JobSignal, RegisterResponse } from '../protocol/agent-api.ts';
 import { backoff } from '../protocol/backoff.ts';
 import { AuthError, isTransient } from './control-plane-client.ts';
-import { agentExitCodes, singleModeExitCode, type AgentExitCode } from './exit-codes.ts';
+import { AgentStoppedError, agentExitCodes, singleModeExitCode, type AgentExitCode } from './exit-codes.ts';
 import type { AgentDeps, Runner } from './agent-deps.ts';
 import { JobRunner, type JobEnd } from './job-runner.ts';
 import { removeLeftover, sortLeftovers, type RecoveredTask } from './leftover-tasks.ts';
@@ -20,15 +20,6 @@ export type { AgentDeps };
 
 /** Where the agent is in its life, for /readyz: only `ready` takes work. */
 export type AgentLifecycle = 'starting' | 'ready' | 'draining' | 'stopped';
-
-export class AgentStoppedError extends Error {
-  readonly exitCode: AgentExitCode;
-  constructor(message: string, exitCode: AgentExitCode) {
-    super(message);
-    this.name = 'AgentStoppedError';
-    this.exitCode = exitCode;
-  }
-}
 
 /** A failed poll is retried from 1 s on, doubling to 15 s: a restarted server is found within seconds, a long outage costs little. */
 const pollRetryBackoff = { baseMs: 500, maxMs: 15_000 } as const;
@@ -81,11 +72,12 @@ export class OutpostAgent {
     for (const runner of this.#running.values()) void runner.stopForAgent(action, reason);
   }
 
-  #singleModeIdleTimedOut(): void {
+  /** Single mode with nothing to run: no job within the idle timeout, or the control plane says its job will never come (`gone`). */
+  #singleModeIdleTimedOut(gone?: string): void {
     if (this.#jobsStarted > 0) return;
     this.#idle = true;
     const { singleJobId: job, singleIdleTimeout: idleTimeoutMs } = this.#deps.config;
-    this.#deps.logger.warn({ idleTimeoutMs, job }, `single mode: ${job ? `job ${job} was not queued (another agent took it, or it ended)` : 'no job was queued'} within OUTPOST_AGENT_SINGLE_IDLE_TIMEOUT; exiting`);
+    this.#deps.logger.warn({ idleTimeoutMs, job }, gone ? `single mode: ${gone}; exiting` : `single mode: ${job ? `job ${job} was not queued (another agent took it, or it ended)` : 'no job was queued'} within OUTPOST_AGENT_SINGLE_IDLE_TIMEOUT; exiting`);
     this.stop('drain', 'no job within the idle timeout');
   }
 
@@ -270,6 +262,7 @@ export class OutpostAgent {
         if (free > 0 && response.jobs.length > 0) this.#deps.metrics?.jobsClaimed(response.jobs.length, (performance.now() - pollStarted) / 1000);
         this.#applySignals(response.signals);
         for (const assignment of response.jobs) this.#startJob(assignment);
+        if (response.job_gone !== undefined && this.#deps.config.single) this.#singleModeIdleTimedOut(response.job_gone);
       } catch (error) {
         if (this.#poll.signal.aborted) continue;
         if (error instanceof AuthError) {

@@ -48,3 +48,13 @@ export function singleModeExitCode(end: JobEnd | undefined, idleTimedOut: boolea
       return agentExitCodes.failed;
   }
 }
+
+/** The agent stopped for a reason its exit code names (a revoked token, a fatal error). */
+export class AgentStoppedError extends Error {
+  readonly exitCode: AgentExitCode;
+  constructor(message: string, exitCode: AgentExitCode) {
+    super(message);
+    this.name = 'AgentStoppedError';
+    this.exitCode = exitCode;
+  }
+}

@@ -95,6 +95,8 @@ export type PollRequest = z.infer<typeof pollRequest>;
 export const pollResponse = z.object({
   jobs: z.array(jobAssignment),
   signals: z.array(jobSignal),
+  /** To an agent polling for one job (job_id): why it will never get it. It exits instead of idling. */
+  job_gone: z.string().optional(),
 });
 export type PollResponse = z.infer<typeof pollResponse>;
 

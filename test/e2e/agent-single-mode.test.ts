@@ -108,16 +108,23 @@ test('a single-mode agent started for one job runs that job, not the oldest; the
   const dir = await tempDir(t, 'outpost-token-');
   const tokenFile = path.join(dir, 'token');
   await writeFile(tokenFile, `${pool.token}\n`, { mode: 0o600 });
+  const planJobId = queuedPlanJobId(server, runB.id);
 
   const agent = await startAgent(server, {
     token: pool.token,
     t,
-    env: { OUTPOST_AGENT_TOKEN: '', OUTPOST_AGENT_TOKEN_FILE: tokenFile, OUTPOST_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: queuedPlanJobId(server, runB.id) },
+    env: { OUTPOST_AGENT_TOKEN: '', OUTPOST_AGENT_TOKEN_FILE: tokenFile, OUTPOST_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: planJobId },
   });
   assert.equal(await exitCodeOf(agent), 0, agent.output());
   assert.equal((await getRun(server, runB.id)).attributes.status, 'apply_queued', agent.output());
   assert.equal((await getRun(server, runA.id)).attributes.status, 'plan_queued', 'the older run was left for others');
   assert.doesNotMatch(agent.output(), new RegExp(pool.token), 'the token is never logged');
+
+  // Started again for the same job (a webhook delivered twice): the job has ended, and the
+  // control plane says so, so the agent exits with 6 at once rather than idling until its timeout.
+  const late = await startAgent(server, { token: pool.token, t, env: { OUTPOST_AGENT_SINGLE: 'true', OUTPOST_AGENT_JOB_ID: planJobId } });
+  assert.equal(await exitCodeOf(late), 6, late.output());
+  assert.match(late.output(), new RegExp(`single mode: job ${planJobId} has ended \\(succeeded\\); exiting`));
 });
 
 test('a single-mode agent with nothing to run exits 6 after its idle timeout; one whose plan fails exits 4 (sqlite)', async (t) => {

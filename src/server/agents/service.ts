@@ -6,7 +6,7 @@ import type { HeartbeatRequest, HeartbeatResponse, PollResponse, RegisterRequest
 import { OutpostError } from '../../protocol/errors.ts';
 import type { ServerContext } from '../context.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
-import { claimJobs, handBackUnreceived, renewLeases, returnClaims, takeUndeliveredSignals } from '../jobs/service.ts';
+import { claimJobs, handBackUnreceived, renewLeases, returnClaims, takeUndeliveredSignals, whyJobIsNotClaimable } from '../jobs/service.ts';
 import { poolWakeLimit } from '../notifier.ts';
 import type { ApiPrincipal } from '../organizations/service.ts';
 import { findPool, type PoolTokenRow } from '../pools/repo.ts';
@@ -111,6 +111,8 @@ export async function lookForWork(ctx: ServerContext, agent: repo.AgentRow, want
     await returnClaims(ctx, jobs);
     return 'gone';
   }
+  const unclaimable = jobs.length === 0 && freeSlots > 0 && wants.onlyJob !== undefined ? await whyJobIsNotClaimable(ctx, agent, wants.onlyJob) : undefined;
+  if (unclaimable !== undefined) return { jobs, signals, job_gone: unclaimable };
   if (jobs.length === 0 && signals.length === 0) return 'nothing';
   if (jobs.length > 0) ctx.logger.info({ agent: agent.id, jobs: jobs.map((j) => j.job_id) }, 'jobs claimed');
   // Every slot filled: more may be queued, so the next few waiting agents look (the wave).

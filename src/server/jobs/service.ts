@@ -48,6 +48,19 @@ export async function claimJobs(ctx: ServerContext, agent: AgentRow, slots: numb
   }));
 }
 
+/**
+ * Why a single-run agent started for `jobId` will never claim it (another
+ * agent holds it, it ended, it is not of the agent's pool), or undefined
+ * while it is queued: the agent then exits at once instead of idling.
+ */
+export async function whyJobIsNotClaimable(ctx: ServerContext, agent: AgentRow, jobId: string): Promise<string | undefined> {
+  const job = await repo.findJob(ctx.db, jobId);
+  if (!job || job.pool_id !== agent.pool_id) return `job ${jobId} is not a job of this agent's pool`;
+  if (job.status === 'queued') return undefined;
+  if (job.agent_id === agent.id) return undefined;
+  return isActiveJobStatus(job.status) ? `job ${jobId} is held by another agent` : `job ${jobId} has ended (${job.status})`;
+}
+
 /** Puts back jobs claimed for a poll whose caller hung up before the answer: they ran nothing. */
 export async function returnClaims(ctx: ServerContext, assignments: readonly JobAssignment[]): Promise<void> {
   for (const assignment of assignments) {
