@@ -13,6 +13,16 @@
 #   task_role_policy_arns gives the runs their cloud permissions.
 
 locals {
+  # Who may take each role: the function's by Lambda, the task's two by ECS tasks.
+  assumed_by = {
+    for key, service in { lambda = "lambda.amazonaws.com", ecs_tasks = "ecs-tasks.amazonaws.com" } : key => jsonencode({
+      Version   = "2012-10-17"
+      Statement = [{ Effect = "Allow", Principal = { Service = service }, Action = "sts:AssumeRole" }]
+    })
+  }
+}
+
+locals {
   # Statements that exist only with a setting: a for over a list of zero or
   # one keeps both branches the same type (a conditional would not).
   kms_decrypt = [for key in var.secrets_kms_key_arn == null ? [] : [var.secrets_kms_key_arn] : {
@@ -42,17 +52,10 @@ locals {
 }
 
 resource "aws_iam_role" "lambda" {
-  name        = "${var.name_prefix}-webhook"
-  description = "Role of the ${local.function_name} Lambda function: starts Outpost agent tasks."
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "lambda.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name_prefix}-webhook"
+  description        = "Role of the ${local.function_name} Lambda function: starts Outpost agent tasks."
+  assume_role_policy = local.assumed_by.lambda
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "lambda" {
@@ -116,17 +119,10 @@ resource "aws_iam_role_policy" "lambda" {
 }
 
 resource "aws_iam_role" "execution" {
-  name        = "${var.name_prefix}-task-execution"
-  description = "ECS task execution role of the ${local.family} tasks: image, log, agent token."
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name_prefix}-task-execution"
+  description        = "ECS task execution role of the ${local.family} tasks: image, log, agent token."
+  assume_role_policy = local.assumed_by.ecs_tasks
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy" "execution" {
@@ -156,17 +152,10 @@ resource "aws_iam_role_policy" "execution" {
 }
 
 resource "aws_iam_role" "task" {
-  name        = "${var.name_prefix}-task"
-  description = "Role of the ${local.family} tasks: the AWS credentials of the agent and of the runs' OpenTofu."
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-  tags = var.tags
+  name               = "${var.name_prefix}-task"
+  description        = "Role of the ${local.family} tasks: the AWS credentials of the agent and of the runs' OpenTofu."
+  assume_role_policy = local.assumed_by.ecs_tasks
+  tags               = var.tags
 }
 
 resource "aws_iam_role_policy_attachment" "task" {

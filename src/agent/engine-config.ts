@@ -3,7 +3,7 @@
 // cache and its eviction, a local binary, and a build from source.
 import os from 'node:os';
 import path from 'node:path';
-import { asDurationMs, asEnum, asInt, asUrl } from '../config/settings.ts';
+import { asDurationMs, asEnum, asInt, asUrl, type Env } from '../config/settings.ts';
 
 export const engineSettings = {
   binaryMirror: {
@@ -52,3 +52,12 @@ export const engineSettings = {
     parse: (raw: string) => path.resolve(raw),
   },
 } as const;
+
+/**
+ * The environment a build of the engine from source runs in: the agent's
+ * own, whole, since Go reads its settings there (GOPROXY, GOFLAGS, GOPATH,
+ * HTTPS_PROXY, PATH). Read here, where the agent's settings are read.
+ */
+export function engineBuildEnvironment(env: Env = process.env): Env {
+  return env;
+}

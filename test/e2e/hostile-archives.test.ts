@@ -219,16 +219,16 @@ for (const backend of databaseBackends()) {
     test('a well-behaved archive with links inside the tree is extracted and applied (control)', async () => {
       const marker = randomBytes(6).toString('hex');
       const archive = hostileTarGz([
-        { type: 'directory', name: 'shared/' },
-        { type: 'file', name: 'shared/values.txt', content: marker },
+        { type: 'directory', name: 'common/' },
+        { type: 'file', name: 'common/values.txt', content: marker },
         { type: 'directory', name: 'modules/' },
-        { type: 'symlink', name: 'modules/shared', target: '../shared' },
-        { type: 'hardlink', name: 'copy.txt', target: 'shared/values.txt' },
+        { type: 'symlink', name: 'modules/common', target: '../common' },
+        { type: 'hardlink', name: 'copy.txt', target: 'common/values.txt' },
         {
           type: 'file',
           name: 'main.tf',
           content: [
-            'output "through_symlink" { value = trimspace(file("${path.module}/modules/shared/values.txt")) }',
+            'output "through_symlink" { value = trimspace(file("${path.module}/modules/common/values.txt")) }',
             'output "through_hardlink" { value = trimspace(file("${path.module}/copy.txt")) }',
             '',
           ].join('\n'),

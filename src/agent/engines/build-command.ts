@@ -5,7 +5,7 @@
 // stderr; the binary's path is the last line on stdout, for scripts.
 import { ConfigError, loadSettings, type Env } from '../../config/settings.ts';
 import { createLogger } from '../../logging/logger.ts';
-import { engineSettings } from '../engine-config.ts';
+import { engineBuildEnvironment, engineSettings } from '../engine-config.ts';
 import { EngineSourceBuild, GoToolchainMissing, SourceBuildFailed, tofuTarget, type BuildTarget } from './engine-source-build.ts';
 import { isValidEngineVersion } from './release-files.ts';
 
@@ -19,7 +19,7 @@ export interface EngineBuildRequest {
   extraTargets?: BuildTarget[];
 }
 
-export async function runEngineBuildCommand(request: EngineBuildRequest, env: Env = process.env): Promise<number> {
+export async function runEngineBuildCommand(request: EngineBuildRequest, env: Env = engineBuildEnvironment()): Promise<number> {
   const fail = (code: number, message: string): number => {
     process.stderr.write(`outpost engine build: ${message}\n`);
     return code;

@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import lockfile from 'proper-lockfile';
 import { findGoToolchain, minimumGoMinor, type GoSearch, type GoToolchain } from './go-toolchain.ts';
 import { reportedVersion } from './local-engine.ts';
+import { engineBuildEnvironment } from '../engine-config.ts';
 
 const openTofuModule = 'github.com/opentofu/opentofu';
 
@@ -74,9 +75,11 @@ export class EngineSourceBuild {
   /** Builds in progress, with everyone waiting on each: every waiting job's log gets the progress lines. */
   readonly #builds = new Map<string, { done: Promise<string>; listeners: Set<Note> }>();
   readonly #stopping = new AbortController();
+  readonly #env: NodeJS.ProcessEnv;
 
   constructor(options: SourceBuildOptions) {
     this.#options = options;
+    this.#env = options.env ?? engineBuildEnvironment();
   }
 
   get dir(): string {
@@ -89,7 +92,7 @@ export class EngineSourceBuild {
     const exists = await stat(binary).then((info) => info.isFile(), () => false);
     if (!exists) return undefined;
     if (target.package !== './cmd/tofu') return binary;
-    const reported = await reportedVersion(binary, process.env.PATH);
+    const reported = await reportedVersion(binary, this.#env.PATH);
     return reported.ok && reported.version === version ? binary : undefined;
   }
 
@@ -176,7 +179,7 @@ export class EngineSourceBuild {
         progress.phase(`compiling ${target.package}`);
         outputs.push(await this.#compile(go, moduleDir, target, progress));
       }
-      const reported = await reportedVersion(outputs[0]!, process.env.PATH);
+      const reported = await reportedVersion(outputs[0]!, this.#env.PATH);
       if (!reported.ok || reported.version !== version) {
         throw new SourceBuildFailed(`the binary built from ${openTofuModule}@v${version} reports ${reported.ok ? `version ${reported.version}` : `no version (${reported.reason})`}`);
       }
@@ -221,7 +224,7 @@ export class EngineSourceBuild {
 
   /** Runs go; stderr lines feed the progress (`go: downloading …` and one package path per compiled package). */
   #go(go: GoToolchain, args: string[], cwd: string, progress: BuildProgress): Promise<{ stdout: string; code: number; tail: string }> {
-    const base = this.#options.env ?? process.env;
+    const base = this.#env;
     // -modcacherw: Go's module cache is read-only by default, which leaves a temporary HOME undeletable.
     const env = { ...base, CGO_ENABLED: '0', GOFLAGS: `${base.GOFLAGS ?? ''} -modcacherw`.trim() };
     return new Promise((resolve, reject) => {
