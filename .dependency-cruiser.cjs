@@ -15,6 +15,7 @@ module.exports = {
     { name: 'no-cycles', severity: 'error', from: {}, to: { circular: true } },
     { name: 'protocol-is-a-leaf', severity: 'error', from: { path: '^src/protocol' }, to: { path: '^src/(server|agent|job|cli|launcher)' } },
     { name: 'job-stays-out-of-agent-and-server', severity: 'error', from: { path: '^src/job' }, to: { path: '^src/(server|agent|cli)' } },
+    { name: 'vcs-library-stays-a-library', severity: 'error', from: { path: '^src/vcs' }, to: { path: '^src/(server|agent|job|cli|launcher)' } },
     { name: 'agent-stays-out-of-server', severity: 'error', from: { path: '^src/agent' }, to: { path: '^src/(server|cli|launcher)' } },
     {
       name: 'launcher-stays-out-of-the-rest',

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { RegistrationStore } from './agent-registration.ts';
 
-const registration = { agent_id: 'agent-1', pool_id: 'apool-1', session_token: 'ops_secret', heartbeat_interval_ms: 10_000, lease_timeout_ms: 30_000, poll_timeout_ms: 25_000 };
+const registration = { agent_id: 'agent-1', pool_id: 'apool-1', session_token: 'ops_secret', heartbeat_interval_ms: 10_000, lease_timeout_ms: 30_000, poll_timeout_ms: 25_000, pool_kind: 'runner' as const };
 const identity = { url: 'https://outpost.example.com', poolToken: 'opp_pool', name: 'vm-1' };
 
 test('a saved registration is given back only to the same agent of the same pool at the same control plane', async (t) => {

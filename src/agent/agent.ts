@@ -14,6 +14,7 @@ import { removeLeftover, sortLeftovers, type RecoveredTask } from './leftover-ta
 import { RegistrationStore, type AgentIdentity } from './agent-registration.ts';
 import { agentVersion } from './agent-version.ts';
 import type { StopAction } from './shutdown-config.ts';
+import { VcsRelay } from './vcs-relay.ts';
 import type { PersistedTask } from './task-handles.ts';
 
 export type { AgentDeps };
@@ -49,6 +50,7 @@ export class OutpostAgent {
   #session = '';
   #agentId = '';
   #heartbeatMs = 10_000;
+  #poolKind: RegisterResponse['pool_kind'] = 'runner';
   #fatal: AgentStoppedError | undefined;
   #jobsStarted = 0;
   #singleResult: JobEnd | undefined;
@@ -123,8 +125,12 @@ export class OutpostAgent {
     const heartbeat = this.#heartbeatLoop();
     const idle = config.single ? setTimeout(() => this.#singleModeIdleTimedOut(), config.singleIdleTimeout) : undefined;
     try {
-      await this.#deps.role?.start?.(this.#runnerDeps(), (runner) => this.#follow(runner));
-      await this.#claimLoop();
+      if (this.#poolKind === 'vcs') {
+        this.#fatal = await new VcsRelay(this.#deps, this.#session).run(this.#stopping.signal);
+      } else {
+        await this.#deps.role?.start?.(this.#runnerDeps(), (runner) => this.#follow(runner));
+        await this.#claimLoop();
+      }
     } finally {
       clearTimeout(idle);
       this.#poll?.abort();
@@ -210,6 +216,7 @@ export class OutpostAgent {
     this.#session = registration.session_token;
     this.#agentId = registration.agent_id;
     this.#heartbeatMs = registration.heartbeat_interval_ms;
+    this.#poolKind = registration.pool_kind;
   }
 
   /** Jobs of the previous process that the agent does not take back: the control plane ends them now instead of when their lease lapses. */

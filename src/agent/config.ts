@@ -11,6 +11,7 @@ import { kubernetesSettings } from './kubernetes-config.ts';
 import { observabilitySettings } from './observability-config.ts';
 import { memorySettings } from './memory-config.ts';
 import { shutdownSettings } from './shutdown-config.ts';
+import { vcsSettings } from './vcs-config.ts';
 import { asBool, asDurationMs, asEnum, asInt, asString, asUrl, ConfigError, loadSettings, type Env, type SettingsOf } from '../config/settings.ts';
 
 export const agentSettings = {
@@ -143,6 +144,7 @@ export const agentSettings = {
   ...cacheSettings,
   ...kubernetesSettings,
   ...observabilitySettings,
+  ...vcsSettings,
   ...shutdownSettings,
   ...memorySettings,
   maxArchiveMb: {

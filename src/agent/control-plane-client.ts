@@ -24,6 +24,7 @@ import {
   type RegisterRequest,
   type RegisterResponse,
 } from '../protocol/agent-api.ts';
+import { forwardedHeadersHeader, vcsPaths, vcsPollResponse, type VcsPollRequest, type VcsPollResponse, type VcsTaskResult } from '../protocol/vcs-api.ts';
 import { backoff } from '../protocol/backoff.ts';
 import { connectionPool, exchange, readBody } from '../protocol/http-exchange.ts';
 
@@ -54,6 +55,7 @@ interface CallOptions {
   raw?: Buffer;
   query?: Record<string, string | number>;
   token: string;
+  headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
   /** Stop retrying after this long; undefined retries until the signal aborts. */
   retryForMs?: number;
@@ -155,6 +157,26 @@ export class ControlPlaneClient {
     await this.#call('POST', agentPaths.jobFinish(jobId), { token: session, body, signal, retryForMs: jobCallBudgetMs, attemptTimeoutMs: updateAttemptTimeoutMs });
   }
 
+  // The VCS relay (a VCS agent: src/agent/vcs-relay.ts).
+
+  async vcsPoll(session: string, body: VcsPollRequest, signal: AbortSignal): Promise<VcsPollResponse> {
+    return vcsPollResponse.parse(await this.#call('POST', vcsPaths.poll, { token: session, body, signal, retryForMs: 0 }));
+  }
+
+  async vcsUploadArchive(session: string, taskId: string, archive: Buffer, signal?: AbortSignal): Promise<void> {
+    await this.#call('PUT', vcsPaths.taskArchive(taskId), { token: session, raw: archive, signal, retryForMs: 60_000 });
+  }
+
+  async vcsReportResult(session: string, taskId: string, result: VcsTaskResult, signal?: AbortSignal): Promise<void> {
+    await this.#call('POST', vcsPaths.taskResult(taskId), { token: session, body: result, signal, retryForMs: 60_000, attemptTimeoutMs: updateAttemptTimeoutMs });
+  }
+
+  /** Forwards a forge's webhook byte for byte (its headers ride in one header); one attempt: the forge retries itself. */
+  async vcsForwardWebhook(session: string, providerId: string, headers: Record<string, string>, body: Buffer): Promise<{ outcome: string }> {
+    const forwarded = { [forwardedHeadersHeader]: Buffer.from(JSON.stringify(headers)).toString('base64') };
+    return (await this.#call('POST', vcsPaths.webhook(providerId), { token: session, raw: body, headers: forwarded, retryForMs: 0, attemptTimeoutMs: updateAttemptTimeoutMs })) as { outcome: string };
+  }
+
   async close(): Promise<void> {
     this.#connections.destroy();
   }
@@ -197,7 +219,7 @@ export class ControlPlaneClient {
   async #once(method: string, path: string, options: CallOptions): Promise<unknown> {
     const url = new URL(this.#url + path);
     for (const [key, value] of Object.entries(options.query ?? {})) url.searchParams.set(key, String(value));
-    const headers: Record<string, string> = { authorization: `Bearer ${options.token}` };
+    const headers: Record<string, string> = { ...options.headers, authorization: `Bearer ${options.token}` };
     let body: string | Buffer | undefined;
     if (options.raw) {
       headers['content-type'] = 'application/octet-stream';

@@ -52,6 +52,8 @@ function route(method: string, url: string, response: http.ServerResponse): void
     response.write('first line\n');
     logChunkSent?.();
     releaseLog = () => response.end('last line\n');
+  } else if (url.includes('/vcs-') && method !== 'DELETE') {
+    json(200, { data: url.includes('/vcs-providers/vcs-1') && !url.includes('deliveries') ? { id: 'vcs-1', type: 'vcs-providers', attributes: {} } : [] });
   } else if (method === 'DELETE') {
     response.writeHead(204).end();
   } else if (url === '/api/v2/workspaces/ws-1/current-state-version') {
@@ -69,7 +71,7 @@ describe('ApiClient', () => {
     const request = seen.at(-1);
     assert.equal(request?.headers.authorization, 'Bearer opa_test');
     assert.equal(request?.headers['content-type'], 'application/vnd.api+json');
-    assert.deepEqual(JSON.parse(request?.body ?? ''), { data: { type: 'agent-pools', attributes: { name: 'prod' } } });
+    assert.deepEqual(JSON.parse(request?.body ?? ''), { data: { type: 'agent-pools', attributes: { name: 'prod', kind: 'runner' } } });
   });
 
   it('throws the error document as an ApiError', async () => {
@@ -85,6 +87,27 @@ describe('ApiClient', () => {
     const client = new ApiClient({ url: baseUrl, token: 'opa_test' });
     await client.revokePoolToken('at-1');
     assert.equal(seen.at(-1)?.url, '/api/v2/authentication-tokens/at-1');
+  });
+
+  it('addresses VCS providers and triggers as the API documents them', async () => {
+    const client = new ApiClient({ url: baseUrl, token: 'opa_test' });
+    await client.createVcsProvider('acme', { name: 'gh', kind: 'github', 'http-url': 'https://github.com', token: 'ghp_x' });
+    await client.updateVcsProvider('vcs-1', { 'agent-pool-id': null });
+    await client.rotateVcsWebhookSecret('vcs-1', 600);
+    await client.listVcsDeliveries('vcs-1', 5);
+    await client.listVcsTriggers('ws-1', 7);
+    await client.deleteVcsProvider('vcs-1');
+    assert.deepEqual(
+      seen.slice(-6).map((request) => [request.method, request.url, request.body === '' ? undefined : JSON.parse(request.body)]),
+      [
+        ['POST', '/api/v2/organizations/acme/vcs-providers', { data: { type: 'vcs-providers', attributes: { name: 'gh', kind: 'github', 'http-url': 'https://github.com', token: 'ghp_x' } } }],
+        ['PATCH', '/api/v2/vcs-providers/vcs-1', { data: { type: 'vcs-providers', id: 'vcs-1', attributes: { 'agent-pool-id': null } } }],
+        ['POST', '/api/v2/vcs-providers/vcs-1/actions/rotate-webhook-secret', { 'overlap-seconds': 600 }],
+        ['GET', '/api/v2/vcs-providers/vcs-1/deliveries?page%5Bsize%5D=5', undefined],
+        ['GET', '/api/v2/workspaces/ws-1/vcs-triggers?page%5Bsize%5D=7', undefined],
+        ['DELETE', '/api/v2/vcs-providers/vcs-1', undefined],
+      ],
+    );
   });
 
   it('reports "no current state" as undefined rather than an error', async () => {

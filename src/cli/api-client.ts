@@ -9,6 +9,7 @@ import type {
   Phase,
   PhaseKind,
   Pool,
+  PoolKind,
   PoolToken,
   PoolWebhook,
   PoolWebhookInput,
@@ -18,6 +19,12 @@ import type {
   StateVersion,
   Variable,
   VariableInput,
+  VcsDelivery,
+  VcsProvider,
+  VcsRepositoryCheck,
+  VcsProviderInput,
+  VcsProviderUpdate,
+  VcsTrigger,
   WebhookDelivery,
   Workspace,
   WorkspaceInput,
@@ -55,9 +62,9 @@ export class ApiClient {
     return this.#http.data('GET', `/api/v2/organizations/${segment(org)}/agent-pools`);
   }
 
-  createPool(org: string, name: string): Promise<Pool> {
+  createPool(org: string, name: string, kind: PoolKind = 'runner'): Promise<Pool> {
     return this.#http.data('POST', `/api/v2/organizations/${segment(org)}/agent-pools`, {
-      data: { type: 'agent-pools', attributes: { name } },
+      data: { type: 'agent-pools', attributes: { name, kind } },
     });
   }
 
@@ -159,6 +166,49 @@ export class ApiClient {
 
   async deleteVariable(workspaceId: string, variableId: string): Promise<void> {
     await this.#http.json('DELETE', `/api/v2/workspaces/${segment(workspaceId)}/vars/${segment(variableId)}`);
+  }
+
+  /** What version control did for the workspace (pushes, tags, pull requests, polls), newest first. */
+  listVcsTriggers(workspaceId: string, pageSize: number): Promise<VcsTrigger[]> {
+    return this.#http.data('GET', `/api/v2/workspaces/${segment(workspaceId)}/vcs-triggers?page%5Bsize%5D=${pageSize}`);
+  }
+
+  // Version control providers and the webhooks they sent.
+
+  listVcsProviders(org: string): Promise<VcsProvider[]> {
+    return this.#http.data('GET', `/api/v2/organizations/${segment(org)}/vcs-providers`);
+  }
+
+  /** The only response, with rotateVcsWebhookSecret's, that carries the webhook secret (`attributes['webhook-secret']`). */
+  createVcsProvider(org: string, attributes: VcsProviderInput): Promise<VcsProvider> {
+    return this.#http.data('POST', `/api/v2/organizations/${segment(org)}/vcs-providers`, { data: { type: 'vcs-providers', attributes } });
+  }
+
+  getVcsProvider(providerId: string): Promise<VcsProvider> {
+    return this.#http.data('GET', `/api/v2/vcs-providers/${segment(providerId)}`);
+  }
+
+  updateVcsProvider(providerId: string, attributes: VcsProviderUpdate): Promise<VcsProvider> {
+    return this.#http.data('PATCH', `/api/v2/vcs-providers/${segment(providerId)}`, {
+      data: { type: 'vcs-providers', id: providerId, attributes },
+    });
+  }
+
+  async deleteVcsProvider(providerId: string): Promise<void> {
+    await this.#http.json('DELETE', `/api/v2/vcs-providers/${segment(providerId)}`);
+  }
+
+  rotateVcsWebhookSecret(providerId: string, overlapSeconds: number): Promise<VcsProvider> {
+    return this.#http.data('POST', `/api/v2/vcs-providers/${segment(providerId)}/actions/rotate-webhook-secret`, { 'overlap-seconds': overlapSeconds });
+  }
+
+  /** Tries the provider's credentials on a repository (git and the forge's API), through whoever reaches the provider; waits up to 30 s. */
+  checkVcsRepository(providerId: string, repository: string): Promise<VcsRepositoryCheck> {
+    return this.#http.data('POST', `/api/v2/vcs-providers/${segment(providerId)}/actions/check`, { repository });
+  }
+
+  listVcsDeliveries(providerId: string, pageSize: number): Promise<VcsDelivery[]> {
+    return this.#http.data('GET', `/api/v2/vcs-providers/${segment(providerId)}/deliveries?page%5Bsize%5D=${pageSize}`);
   }
 
   // Configuration versions and runs.

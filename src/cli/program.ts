@@ -13,6 +13,7 @@ import { registerJobCommand, registerLauncherCommand, registerLocalProcessComman
 import { registerRunCommands } from './commands/run.ts';
 import { registerStateCommands } from './commands/state.ts';
 import { registerVariableCommands } from './commands/variable.ts';
+import { registerVcsCommands } from './commands/vcs.ts';
 import { registerWorkspaceCommands } from './commands/workspace.ts';
 import { exitCodeFor, exitCodes, formatError } from './exit-codes.ts';
 
@@ -51,6 +52,7 @@ Documentation: docs/cli.md (commands, exit codes), docs/configuration.md (enviro
   registerAgentCommands(program, cli);
   registerPoolCommands(program, cli);
   registerWorkspaceCommands(program, cli);
+  registerVcsCommands(program, cli);
   registerVariableCommands(program, cli);
   registerRunCommands(program, cli);
   registerStateCommands(program, cli);

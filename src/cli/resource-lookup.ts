@@ -1,9 +1,10 @@
 // Finding resources the way users name them. People type names; the API
 // addresses most resources by id. A pool may be given either way (an
-// `apool-` id or its name); a workspace by name (or a `ws-` id).
+// `apool-` id or its name), so may a VCS provider (a `vcs-` id or its name);
+// a workspace by name (or a `ws-` id).
 import type { OutpostApi } from './api-client.ts';
 import { ApiError } from './api-error.ts';
-import type { Pool, Variable, VariableCategory, Workspace } from './api-resources.ts';
+import type { Pool, Variable, VariableCategory, VcsProvider, Workspace } from './api-resources.ts';
 
 // `not_found` (no such resource), not `route_not_found` (no such endpoint:
 // probably not an Outpost server), which must surface unchanged.
@@ -25,6 +26,21 @@ export async function findPool(api: OutpostApi, org: string, nameOrId: string): 
     throw new ApiError({ status: 404, code: 'not_found', detail: `no agent pool named "${nameOrId}" in organization "${org}"` });
   }
   return pool;
+}
+
+export async function findVcsProvider(api: OutpostApi, org: string, nameOrId: string): Promise<VcsProvider> {
+  if (nameOrId.startsWith('vcs-')) {
+    try {
+      return await api.getVcsProvider(nameOrId);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+  const provider = (await api.listVcsProviders(org)).find((candidate) => candidate.attributes.name === nameOrId);
+  if (provider === undefined) {
+    throw new ApiError({ status: 404, code: 'not_found', detail: `no VCS provider named "${nameOrId}" in organization "${org}"` });
+  }
+  return provider;
 }
 
 export async function findWorkspace(api: OutpostApi, org: string, nameOrId: string): Promise<Workspace> {

@@ -1,8 +1,9 @@
 // What the CLI says about a run once it has settled: a one-line outcome, the
-// exit code it implies, and the root module outputs of the state it left.
+// exit code it implies, and the root module outputs of the state it left;
+// and, for a run version control started, the commit it is of.
 import { successfulRunStatuses } from '../protocol/statuses.ts';
 import type { OutpostApi } from './api-client.ts';
-import type { Run, StateOutput } from './api-resources.ts';
+import type { IngressAttributes, Run, StateOutput } from './api-resources.ts';
 import { exitCodes } from './exit-codes.ts';
 
 /** 0 for a run that ended well or waits for confirmation; 1 for errored, canceled, discarded. */
@@ -64,6 +65,27 @@ export function describeRunOutcome(run: Run): string {
     default:
       return `Run ${id} is ${a.status}.`;
   }
+}
+
+/**
+ * `0123456789ab (main) by alice: Add the NAT gateway`, or `(PR #42)`, `(tag
+ * v1.2.0)`: the commit of a run from version control in one line; undefined
+ * for an uploaded configuration.
+ */
+export function describeCommit(ingress: IngressAttributes | null | undefined): string | undefined {
+  if (!ingress) return undefined;
+  const where = ingress['is-pull-request'] && ingress['pull-request-number'] !== null
+    ? `PR #${ingress['pull-request-number']}`
+    : ingress.tag
+      ? `tag ${ingress.tag}`
+      : ingress.branch;
+  const firstLine = ingress['commit-message'].split('\n')[0]?.trim() ?? '';
+  return [
+    ingress['commit-sha'].slice(0, 12),
+    where ? ` (${where})` : '',
+    ingress['commit-author'] ? ` by ${ingress['commit-author']}` : '',
+    firstLine ? `: ${firstLine}` : '',
+  ].join('');
 }
 
 /** The commands that settle a run stopped at `planned`, for non-interactive sessions. */

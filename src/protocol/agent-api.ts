@@ -4,7 +4,7 @@
 // removing or renaming one needs a new protocol version.
 import { z } from 'zod';
 import { isErrorCode, type ErrorCode } from './errors.ts';
-import { engines, jobKinds } from './statuses.ts';
+import { engines, jobKinds, poolKinds } from './statuses.ts';
 
 export const agentApiPrefix = '/api/agent/v1';
 export const protocolVersion = 1;
@@ -45,6 +45,8 @@ export const registerResponse = z.object({
   heartbeat_interval_ms: z.number().int(),
   lease_timeout_ms: z.number().int(),
   poll_timeout_ms: z.number().int(),
+  /** `vcs`: the agent relays version control work (vcs-api.ts) instead of running jobs. Absent from servers before VCS pools. */
+  pool_kind: z.enum(poolKinds).default('runner'),
 });
 export type RegisterResponse = z.infer<typeof registerResponse>;
 

@@ -4,8 +4,9 @@
 // path and the message of each problem, so the messages here are what a
 // user reads.
 import { z } from 'zod';
-import { engines } from './statuses.ts';
+import { engines, poolKinds } from './statuses.ts';
 import { variableCategories } from './api-resources.ts';
+import { vcsRepoInput } from './vcs-api.ts';
 
 export const engineVersion = z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'expected a version such as 1.10.10');
 
@@ -25,6 +26,12 @@ export const workspaceInput = z.object({
   /** null removes the workspace from its pool. */
   'agent-pool-id': z.string().nullable().optional(),
   'execution-mode': z.literal('agent').optional(),
+  /** Links the workspace to a repository (TFE's attribute); null unlinks it. */
+  'vcs-repo': vcsRepoInput.nullable().optional(),
+  /** Globs of paths (from the repository root) whose changes start runs; empty: any change under the working directory. */
+  'trigger-patterns': z.array(z.string().max(256)).max(100).optional(),
+  /** Pull requests get speculative plans (default true). */
+  'speculative-enabled': z.boolean().optional(),
 });
 export const workspaceUpdate = workspaceInput.partial();
 export type WorkspaceInput = z.input<typeof workspaceUpdate>;
@@ -65,6 +72,8 @@ export const poolInput = z.object({
     .min(1)
     .max(128)
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'use letters, digits, -, _ and .'),
+  /** `vcs`: its agents relay version control work instead of running jobs (docs/vcs.md). */
+  kind: z.enum(poolKinds).default('runner'),
 });
 
 export const poolTokenInput = z.object({ description: z.string().max(256).default('') });

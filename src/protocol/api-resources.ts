@@ -9,7 +9,8 @@
 // the server sent). Adding an attribute is compatible; removing or renaming
 // one is not.
 import { z } from 'zod';
-import { agentStatuses, engines, runStatuses } from './statuses.ts';
+import { agentStatuses, engines, poolKinds, runStatuses } from './statuses.ts';
+import { ingressAttributes, vcsProviderKinds } from './vcs-api.ts';
 import { errorCodes } from './errors.ts';
 
 const timestamp = z.string();
@@ -59,6 +60,8 @@ export const poolAttributes = z.looseObject({
   /** Agents registered and not deregistered. */
   'agent-count': z.number().int(),
   'organization-scoped': z.boolean(),
+  /** Absent from servers before VCS pools: `runner`. */
+  kind: z.enum(poolKinds).optional(),
 });
 export const poolResource = resource('agent-pools', poolAttributes);
 export type Pool = z.infer<typeof poolResource>;
@@ -130,6 +133,23 @@ export const workspaceAttributes = z.looseObject({
   'terraform-version': z.string(),
   'execution-mode': z.literal('agent'),
   locked: z.boolean(),
+  /** The repository the workspace follows (TFE's attribute); null when it is not linked. */
+  'vcs-repo': z
+    .object({
+      identifier: z.string(),
+      branch: z.string(),
+      'vcs-provider-id': z.string(),
+      'oauth-token-id': z.string(),
+      'ingress-submodules': z.boolean(),
+      'tags-regex': z.string().nullable(),
+      'repository-http-url': z.string().nullable(),
+    })
+    .nullable()
+    .optional(),
+  'trigger-patterns': z.array(z.string()).optional(),
+  'speculative-enabled': z.boolean().optional(),
+  /** Why the workspace's version control work waits or failed (no VCS agent connected, a fetch refused); null when it does not. */
+  'vcs-status': z.string().nullable().optional(),
   'created-at': timestamp,
   'updated-at': timestamp,
 });
@@ -163,6 +183,8 @@ export const configurationVersionAttributes = z.looseObject({
   /** Absolute URL to PUT the .tar.gz to; present while the status is pending. */
   'upload-url': z.string().nullable().optional(),
   'error-message': z.string().nullable().optional(),
+  /** The commit, for a configuration version fetched from version control; null for uploads. */
+  'ingress-attributes': ingressAttributes.nullable().optional(),
 });
 export const configurationVersionResource = resource('configuration-versions', configurationVersionAttributes);
 export type ConfigurationVersion = z.infer<typeof configurationVersionResource>;
@@ -183,6 +205,10 @@ export const runAttributes = z.looseObject({
   'error-message': z.string().nullable(),
   'created-at': timestamp,
   'status-timestamps': z.record(z.string(), timestamp),
+  /** `tfe-api` for uploads, `tfe-configuration-version` for runs started by version control (TFE's values). */
+  source: z.string().optional(),
+  /** The commit the run is of, for runs from version control (the configuration version's ingress attributes). */
+  'ingress-attributes': ingressAttributes.nullable().optional(),
 });
 export const runResource = resource('runs', runAttributes);
 export type Run = z.infer<typeof runResource>;
@@ -229,6 +255,53 @@ export const stateOutputAttributes = z.looseObject({
 });
 export const stateOutputResource = resource('state-version-outputs', stateOutputAttributes);
 export type StateOutput = z.infer<typeof stateOutputResource>;
+
+export const vcsProviderAttributes = z.looseObject({
+  name: z.string(),
+  kind: z.enum(vcsProviderKinds),
+  'http-url': z.string().nullable(),
+  'api-url': z.string().nullable(),
+  /** Whether a token / SSH key is set; the secrets themselves are never returned. */
+  'has-token': z.boolean(),
+  'has-ssh-key': z.boolean(),
+  'poll-interval': z.number().int(),
+  /** Where the forge sends webhooks: this server, or (reached through a pool) a VCS agent's listener. */
+  'webhook-url': z.string().nullable(),
+  /** Only in the answer that created it or rotated it. */
+  'webhook-secret': z.string().optional(),
+  'created-at': timestamp,
+});
+export const vcsProviderResource = resource('vcs-providers', vcsProviderAttributes);
+export type VcsProvider = z.infer<typeof vcsProviderResource>;
+
+/** What a check of a repository found (POST vcs-providers/:id/actions/check). */
+export interface VcsRepositoryCheck {
+  type: 'vcs-repository-checks';
+  attributes: { repository: string; 'default-branch': string | null; private: boolean | null; branches: number };
+}
+
+export const vcsDeliveryAttributes = z.looseObject({
+  'delivery-id': z.string(),
+  event: z.string(),
+  outcome: z.string(),
+  'received-at': timestamp,
+});
+export const vcsDeliveryResource = resource('vcs-deliveries', vcsDeliveryAttributes);
+export type VcsDelivery = z.infer<typeof vcsDeliveryResource>;
+
+export const vcsTriggerAttributes = z.looseObject({
+  kind: z.enum(['push', 'tag', 'pull_request', 'poll', 'manual']),
+  'commit-sha': z.string(),
+  ref: z.string(),
+  /** waiting (for the commit's configuration), queued (a run was queued), skipped (no trigger path changed), failed. */
+  status: z.enum(['waiting', 'queued', 'skipped', 'failed']),
+  reason: z.string().nullable(),
+  /** The files the commit changed as far as known (up to 100), null when not known. */
+  'changed-files': z.array(z.string()).nullable().optional(),
+  'created-at': timestamp,
+});
+export const vcsTriggerResource = resource('vcs-triggers', vcsTriggerAttributes);
+export type VcsTrigger = z.infer<typeof vcsTriggerResource>;
 
 /** A JSON:API document whose `data` is one resource of `schema`. */
 export function documentOf<Schema extends z.ZodType>(schema: Schema) {

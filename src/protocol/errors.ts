@@ -46,6 +46,11 @@ export const errorCatalogue = {
   signature_invalid: { status: 401, title: 'the webhook delivery is unsigned, wrongly signed or too old' },
   launcher_at_capacity: { status: 503, title: 'the launcher runs as many agents as it may' },
   launch_failed: { status: 500, title: 'the launcher could not start an agent' },
+  // version control
+  signature_missing: { status: 401, title: 'the webhook delivery carries no signature or token' },
+  vcs_fetch_failed: { status: 502, title: 'the commit could not be fetched from the repository' },
+  vcs_api_failed: { status: 502, title: 'the version control provider refused or failed a request' },
+  vcs_archive_too_large: { status: 422, title: 'the repository at this commit is larger than the upload limit' },
   // server side
   internal: { status: 500, title: 'internal error' },
   unavailable: { status: 503, title: 'the service is not ready' },

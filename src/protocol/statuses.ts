@@ -57,3 +57,7 @@ export type Engine = (typeof engines)[number];
 
 /** Exit codes of `outpost job`, read by the agent to tell a failure from a cancel. */
 export const jobExitCodes = { succeeded: 0, failed: 1, canceled: 2 } as const;
+
+/** What a pool's agents do: run jobs, or relay to version control providers only they can reach. */
+export const poolKinds = ['runner', 'vcs'] as const;
+export type PoolKind = (typeof poolKinds)[number];

@@ -17,6 +17,8 @@ import { runRoutes } from './runs/routes.ts';
 import { stateBackendRoutes } from './state/backend-routes.ts';
 import { stateRoutes } from './state/routes.ts';
 import { variableRoutes } from './variables/routes.ts';
+import { vcsRelayRoutes } from './vcs/relay-routes.ts';
+import { vcsRoutes } from './vcs/routes.ts';
 import { workspaceRoutes } from './workspaces/routes.ts';
 
 export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): FastifyInstance {
@@ -71,5 +73,7 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   agentProtocolRoutes(app, ctx);
   jobTokenRoutes(app, ctx);
   stateBackendRoutes(app, ctx);
+  vcsRoutes(app, ctx);
+  vcsRelayRoutes(app, ctx);
   return app;
 }

@@ -136,6 +136,18 @@ export const serverSettings = {
     description: 'Longest wait between two attempts of a failed delivery; the wait doubles from 5 s up to this while the job still waits.',
     parse: asDurationWithin(5_000, 3_600_000),
   },
+  vcsInterval: {
+    env: ['OUTPOST_VCS_INTERVAL'],
+    default: '2s',
+    description: 'How often version control work is looked at: polls that are due, commit statuses to post after runs change, and provider work to retry (new work is also looked at the moment it arrives).',
+    parse: asDurationWithin(100, 60_000),
+  },
+  vcsWebhookMaxKb: {
+    env: ['OUTPOST_VCS_WEBHOOK_MAX_KB'],
+    default: '5120',
+    description: 'Largest webhook body a version control provider may send, in KiB; larger ones get 413 `payload_too_large`.',
+    parse: asInt(16, 102_400),
+  },
   planAttempts: {
     env: ['OUTPOST_PLAN_MAX_ATTEMPTS'],
     default: '3',

@@ -18,7 +18,7 @@ function randomString(length: number): string {
   return out.join('');
 }
 
-export type IdPrefix = 'org' | 'at' | 'apool' | 'agent' | 'ws' | 'var' | 'cv' | 'run' | 'job' | 'sv' | 'lease' | 'ot' | 'whd';
+export type IdPrefix = 'org' | 'at' | 'apool' | 'agent' | 'ws' | 'var' | 'cv' | 'run' | 'job' | 'sv' | 'lease' | 'ot' | 'whd' | 'vcs' | 'vcst' | 'vcsk' | 'vcsd';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}-${randomString(16)}`;
@@ -52,6 +52,11 @@ export function newToken(kind: TokenKind): string {
  */
 export function newWebhookSecret(): string {
   return `opw_${randomString(40)}`;
+}
+
+/** What a version control provider signs its webhooks with (or, GitLab, sends); prefixed for secret scanners. */
+export function newVcsWebhookSecret(): string {
+  return `opv_${randomString(40)}`;
 }
 
 /** A pool token that also tells the agent where the control plane is. */

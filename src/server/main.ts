@@ -15,6 +15,7 @@ import { PostgresNotifier } from './postgres-notifier.ts';
 import { bootstrap, issueApiToken } from './organizations/service.ts';
 import { loadSealingKey, SecretSealer } from './secrets/sealer.ts';
 import { startSweeper } from './sweeper.ts';
+import { startVcsWorker } from './vcs/worker.ts';
 import { startWebhookDispatcher } from './webhooks/dispatcher.ts';
 
 export interface RunningServer {
@@ -66,6 +67,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   (ctx as { publicUrl: string }).publicUrl = url;
   const stopSweeper = startSweeper(ctx);
   const stopWebhooks = startWebhookDispatcher(ctx);
+  const stopVcs = startVcsWorker(ctx);
   logger.info({ url, database: db.dialect, dataDir: config.dataDir }, 'listening');
   return {
     url,
@@ -75,6 +77,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
       shuttingDown = true;
       stopSweeper();
       await stopWebhooks();
+      await stopVcs();
       await app.close();
       if (notifier instanceof PostgresNotifier) await notifier.close();
       await db.close();

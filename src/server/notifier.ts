@@ -9,7 +9,7 @@
 // them. A poll that found work wakes the next few in turn (protocol-routes),
 // so a burst of jobs is dispatched in waves instead of a herd of every
 // waiting agent running its claim query at once.
-export type Topic = `pool:${string}` | `agent:${string}` | `log:${string}` | `run:${string}` | 'webhooks';
+export type Topic = `pool:${string}` | `agent:${string}` | `log:${string}` | `run:${string}` | 'webhooks' | 'vcs' | `vcs-pool:${string}`;
 
 export interface Notifier {
   /** Wakes the waiters of `topic`: at most `limit` of them (longest waiting first), or all. */

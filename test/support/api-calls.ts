@@ -63,12 +63,13 @@ export async function apiCall<T>(
   return response.body;
 }
 
-export async function createPool(server: ServerHandle, name = `pool-${randomBytes(3).toString('hex')}`): Promise<Pool> {
+/** A pool with a token; `kind` vcs makes its agents relay version control work. */
+export async function createPool(server: ServerHandle, name = `pool-${randomBytes(3).toString('hex')}`, kind: 'runner' | 'vcs' = 'runner'): Promise<Pool> {
   const pool = await apiCall<{ data: Resource<{ name: string }> }>(
     server,
     'POST',
     '/api/v2/organizations/default/agent-pools',
-    { data: { type: 'agent-pools', attributes: { name } } },
+    { data: { type: 'agent-pools', attributes: { name, kind } } },
     201,
   );
   const token = await apiCall<{ data: Resource<{ token: string }> }>(

@@ -20,21 +20,22 @@ export async function runCli(
   t: TestHooks,
   server: ServerHandle,
   args: readonly string[],
-  options: { cwd?: string; env?: Readonly<Record<string, string>>; timeoutMs?: number } = {},
+  options: { cwd?: string; env?: Readonly<Record<string, string>>; timeoutMs?: number; /** Written to stdin, which is then closed (else there is none). */ input?: string } = {},
 ): Promise<CliResult> {
   const command = cliCommand(args);
   const child = spawn(command.command, [...command.args], {
     cwd: options.cwd,
     env: { ...inheritedEnvironment(), OUTPOST_URL: server.url, OUTPOST_TOKEN: server.adminToken, ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
+  if (options.input !== undefined) child.stdin!.end(options.input);
   t.after(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   const stdout: Buffer[] = [];
   const stderr: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
   const timeoutMs = options.timeoutMs ?? defaultTimeoutMs;
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve, reject) => {

@@ -60,6 +60,8 @@ export interface ServerOptions {
   readonly t?: TestHooks;
   /** The script Node runs: src/cli/main.ts unless given (benchmarks pass the shipped bin/outpost.js). */
   readonly entryPoint?: string;
+  /** Address to listen on (default 127.0.0.1); 0.0.0.0 lets agents in a test's network namespace reach it. */
+  readonly listenHost?: string;
 }
 
 const healthTimeoutMs = 30_000;
@@ -104,7 +106,8 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     // Picked last, just before the server binds it: the port is free only when picked.
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, extra: options.env });
+    const listen: Record<string, string> = options.listenHost ? { OUTPOST_LISTEN: `${options.listenHost}:${port}` } : {};
+    const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, extra: { ...listen, ...options.env } });
     const launch = async (): Promise<void> => {
       const listenedBefore = listeningLines(logFile);
       current = spawnLogged({ ...cliCommand(['server'], options.entryPoint), env, cwd: tempDir, logFile });
@@ -157,6 +160,8 @@ export interface AgentOptions {
   readonly t?: TestHooks;
   /** The script Node runs: src/cli/main.ts unless given (benchmarks pass the shipped bin/outpost.js). */
   readonly entryPoint?: string;
+  /** A command the agent runs under, e.g. `ip netns exec NAME` to run it in a test's network namespace. */
+  readonly wrapper?: readonly string[];
 }
 
 /** Starts `outpost agent run`; does not wait for it to register (check the API). */
@@ -185,7 +190,10 @@ export async function startAgent(server: Pick<ServerHandle, 'url'>, options: Age
       enginePath: tofuBinary(),
       extra: options.env,
     });
-    const launch = (): SpawnedProcess => spawnLogged({ ...cliCommand(['agent', 'run'], options.entryPoint), env, cwd: tempDir, logFile });
+    const command = cliCommand(['agent', 'run'], options.entryPoint);
+    const [wrapper, ...wrapperArgs] = options.wrapper ?? [];
+    const line = wrapper ? { command: wrapper, args: [...wrapperArgs, command.command, ...command.args] } : command;
+    const launch = (): SpawnedProcess => spawnLogged({ ...line, env, cwd: tempDir, logFile });
     current = launch();
     const running = (): SpawnedProcess => {
       if (current === undefined) throw new Error('agent was never started');

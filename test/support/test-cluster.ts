@@ -54,6 +54,8 @@ export interface ClusterOptions {
   /** Auto-apply of the workspace created (default true). */
   readonly autoApply?: boolean;
   readonly serverEnv?: Readonly<Record<string, string>>;
+  /** The server's listen address (default 127.0.0.1); 0.0.0.0 lets agents in a test's network namespace reach it. */
+  readonly listenHost?: string;
   readonly agentEnv?: Readonly<Record<string, string>>;
   /** The script the server and agents run: the sources unless given (benchmarks measure the shipped bin/outpost.js). */
   readonly entryPoint?: string;
@@ -82,7 +84,7 @@ export interface Cluster {
  */
 export async function setupCluster(t: TestHooks, backend: DatabaseBackend, options: ClusterOptions = {}): Promise<Cluster> {
   const entry = options.entryPoint === undefined ? {} : { entryPoint: options.entryPoint };
-  const server = await startServer({ backend, t, ...entry, ...(options.serverEnv ? { env: options.serverEnv } : {}) });
+  const server = await startServer({ backend, t, ...entry, ...(options.serverEnv ? { env: options.serverEnv } : {}), ...(options.listenHost ? { listenHost: options.listenHost } : {}) });
   const pool = await createPool(server);
   const workspace = await createWorkspace(server, { poolId: pool.id, autoApply: options.autoApply ?? true });
   const agents: AgentHandle[] = [];

@@ -1,5 +1,6 @@
 // `outpost pool …`: agent pools and the pool tokens agents join them with.
-import type { CommandUnknownOpts } from '@commander-js/extra-typings';
+import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
+import { poolKinds } from '../../protocol/statuses.ts';
 import type { PoolToken } from '../api-resources.ts';
 import { apiContext, type Cli } from '../command-context.ts';
 import { findPool } from '../resource-lookup.ts';
@@ -23,11 +24,23 @@ Examples:
     .command('create')
     .description('Create an agent pool')
     .argument('<name>', 'name of the new pool')
-    .addHelpText('after', '\nExample:\n  outpost pool create production')
-    .action(async (name, _options, command) => {
+    .addOption(new Option('--kind <kind>', 'runner: its agents run jobs; vcs: its agents reach version control providers for the control plane').choices(poolKinds).default('runner'))
+    .addHelpText('after', `
+A pool of kind vcs runs no jobs: its agents fetch commits from, and post
+commit statuses to, version control providers only their network reaches
+(see \`outpost vcs provider create --pool\`). The kind cannot change later.
+
+Examples:
+  outpost pool create production
+  outpost pool create office-git --kind vcs`)
+    .action(async (name, options, command) => {
       const { api, org, out } = apiContext(cli, command);
-      const created = await api.createPool(org, name);
+      const created = await api.createPool(org, name, options.kind);
       out.result(created, () => out.line(`Created agent pool ${created.attributes.name} (${created.id}).`));
+      if (options.kind === 'vcs' && !out.json) {
+        out.note(`Agents join it with a pool token (outpost pool token create ${created.attributes.name}); then give it to a provider:`);
+        out.note(`  outpost vcs provider create NAME --kind gitlab --http-url https://gitlab.example.internal --token-stdin --pool ${created.attributes.name}`);
+      }
     });
 
   pool
@@ -39,8 +52,9 @@ Examples:
       const pools = await api.listPools(org);
       out.result(pools, () =>
         out.table(
-          ['ID', 'NAME', 'AGENTS', 'CREATED'],
-          pools.map((p) => [p.id, p.attributes.name, String(p.attributes['agent-count']), formatTimestamp(p.attributes['created-at'])]),
+          ['ID', 'NAME', 'KIND', 'AGENTS', 'CREATED'],
+          // Servers from before VCS pools send no kind: all their pools run jobs.
+          pools.map((p) => [p.id, p.attributes.name, p.attributes.kind ?? 'runner', String(p.attributes['agent-count']), formatTimestamp(p.attributes['created-at'])]),
         ),
       );
     });

@@ -9,11 +9,11 @@
 // directory with such a name, write it as a path: `outpost run ./logs`.
 import { Help, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import type { RunAction } from '../api-client.ts';
-import { relatedId, type Run } from '../api-resources.ts';
+import { relatedId, type IngressAttributes, type Run } from '../api-resources.ts';
 import { apiContext, type Cli } from '../command-context.ts';
 import { findWorkspace } from '../resource-lookup.ts';
 import { followRun, readRunLogs } from '../run-follow.ts';
-import { confirmationHint, describeRunOutcome, exitCodeForRun, summarizeChanges } from '../run-report.ts';
+import { confirmationHint, describeCommit, describeRunOutcome, exitCodeForRun, summarizeChanges } from '../run-report.ts';
 import { formatTimestamp } from '../table.ts';
 import { registerRunStartCommand } from './run-start.ts';
 
@@ -116,6 +116,9 @@ function registerRunInspectionCommands(run: CommandUnknownOpts, cli: Cli): void 
         await readRunLogs(api, await api.getRun(runId), write);
         return;
       }
+      // What is being watched, for a run version control started (on stderr: stdout carries the logs).
+      const commit = describeCommit((await api.getRun(runId)).attributes['ingress-attributes']);
+      if (commit !== undefined) out.note(`Run ${runId} of commit ${commit}\n`);
       const settled = await followRun(api, runId, { write });
       out.note(`\n${describeRunOutcome(settled)}`);
       if (settled.attributes.status === 'planned') confirmationHint(runId).forEach((line) => out.note(line));
@@ -134,7 +137,7 @@ function registerRunInspectionCommands(run: CommandUnknownOpts, cli: Cli): void 
       out.result(runs, () =>
         out.table(
           ['ID', 'STATUS', 'CHANGES', 'KIND', 'CREATED', 'MESSAGE'],
-          newestFirst(runs).map((r) => [r.id, r.attributes.status, summarizeChanges(r), runKind(r), formatTimestamp(r.attributes['created-at']), r.attributes.message ?? '']),
+          newestFirst(runs).map((r) => [r.id, r.attributes.status, summarizeChanges(r), runKind(r), formatTimestamp(r.attributes['created-at']), messageOf(r)]),
         ),
       );
     });
@@ -142,6 +145,12 @@ function registerRunInspectionCommands(run: CommandUnknownOpts, cli: Cli): void 
 
 function newestFirst(runs: readonly Run[]): Run[] {
   return [...runs].sort((x, y) => y.attributes['created-at'].localeCompare(x.attributes['created-at']));
+}
+
+// A run version control started is named by its commit; the server's
+// message for it only repeats part of that.
+function messageOf(run: Run): string {
+  return describeCommit(run.attributes['ingress-attributes']) ?? run.attributes.message ?? '';
 }
 
 function runKind(run: Run): string {
@@ -159,11 +168,21 @@ function runFields(run: Run): [string, string][] {
     ['Auto-apply', a['auto-apply'] ? 'yes' : 'no'],
     ['Changes', summarizeChanges(run)],
     ['Message', a.message ?? ''],
+    ...commitFields(a['ingress-attributes']),
     ['Configuration', relatedId(run, 'configuration-version') ?? '-'],
     ['Plan', relatedId(run, 'plan') ?? '-'],
     ['Apply', relatedId(run, 'apply') ?? '-'],
     ['Created', formatTimestamp(a['created-at'])],
   ];
   if (a['error-message']) fields.push(['Error', a['error-code'] ? `${a['error-message']} [${a['error-code']}]` : a['error-message']]);
+  return fields;
+}
+
+function commitFields(ingress: IngressAttributes | null | undefined): [string, string][] {
+  const commit = describeCommit(ingress);
+  if (commit === undefined || !ingress) return [];
+  const fields: [string, string][] = [['Commit', commit]];
+  if (ingress['is-pull-request'] && ingress['pull-request-url']) fields.push(['Pull request', ingress['pull-request-url']]);
+  else if (ingress['commit-url']) fields.push(['Commit URL', ingress['commit-url']]);
   return fields;
 }

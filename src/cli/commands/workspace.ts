@@ -7,6 +7,7 @@ import { apiContext, type Cli } from '../command-context.ts';
 import { UsageError } from '../exit-codes.ts';
 import { findPool, findWorkspace } from '../resource-lookup.ts';
 import { formatTimestamp } from '../table.ts';
+import { registerWorkspaceRepoCommands } from './workspace-repo.ts';
 
 export function registerWorkspaceCommands(program: CommandUnknownOpts, cli: Cli): void {
   const workspace = program
@@ -20,7 +21,8 @@ Examples:
   outpost workspace create network --pool production --engine-version 1.9.0
   outpost workspace update network --auto-apply yes
   outpost workspace list
-  outpost workspace show network`);
+  outpost workspace show network
+  outpost workspace repo set network --provider github --repository acme/network`);
 
   workspace
     .command('create')
@@ -120,6 +122,8 @@ Examples:
       }
       out.fields(await workspaceFields(api, found));
     });
+
+  registerWorkspaceRepoCommands(workspace, cli);
 }
 
 async function workspaceFields(api: OutpostApi, workspace: Workspace): Promise<[string, string][]> {
@@ -135,9 +139,15 @@ async function workspaceFields(api: OutpostApi, workspace: Workspace): Promise<[
     ['Auto-apply', yesNo(a['auto-apply'])],
     ['Execution mode', a['execution-mode']],
     ['Locked', yesNo(a.locked)],
+    ['Repository', repositoryLabel(a['vcs-repo'])],
     ['Current run', relatedId(workspace, 'current-run') ?? '-'],
     ['Created', formatTimestamp(a['created-at'])],
   ];
+}
+
+function repositoryLabel(link: Workspace['attributes']['vcs-repo']): string {
+  if (!link) return '-';
+  return link.branch ? `${link.identifier} (${link.branch})` : link.identifier;
 }
 
 function poolLabel(poolId: string | undefined, names: ReadonlyMap<string, string>): string {

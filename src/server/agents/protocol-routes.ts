@@ -46,7 +46,7 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
   app.post(agentPaths.register, (request, reply) => pollGate.run(async () => {
     const poolToken = await acceptPoolToken(ctx, presentedPoolToken(request));
     const input = parseBody(registerRequest, request.body);
-    const { agentId, poolId, session } = await registerAgent(ctx, poolToken, input);
+    const { agentId, poolId, poolKind, session } = await registerAgent(ctx, poolToken, input);
     const response: RegisterResponse = {
       agent_id: agentId,
       pool_id: poolId,
@@ -54,6 +54,7 @@ export function agentProtocolRoutes(app: FastifyInstance, ctx: ServerContext): v
       heartbeat_interval_ms: ctx.config.heartbeatInterval,
       lease_timeout_ms: ctx.config.leaseTimeout,
       poll_timeout_ms: ctx.config.pollTimeout,
+      pool_kind: poolKind,
     };
     return reply.status(201).send(response);
   }));

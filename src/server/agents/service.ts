@@ -8,6 +8,7 @@ import type { ServerContext } from '../context.ts';
 import { hashToken, newId, newToken } from '../ids.ts';
 import { claimJobs, handBackUnreceived, renewLeases, returnClaims, takeUndeliveredSignals, whyJobIsNotClaimable } from '../jobs/service.ts';
 import { poolWakeLimit } from '../notifier.ts';
+import type { PoolKind } from '../../protocol/statuses.ts';
 import type { ApiPrincipal } from '../organizations/service.ts';
 import { findPool, type PoolTokenRow } from '../pools/repo.ts';
 import { recordPoolTokenUse, requirePool } from '../pools/service.ts';
@@ -39,7 +40,7 @@ export async function requireAgent(ctx: ServerContext, principal: ApiPrincipal, 
 }
 
 /** Registers an agent with a pool token that stands (pools/service acceptPoolToken); returns its session token, shown once. */
-export async function registerAgent(ctx: ServerContext, poolToken: PoolTokenRow, input: RegisterRequest): Promise<{ agentId: string; poolId: string; session: string }> {
+export async function registerAgent(ctx: ServerContext, poolToken: PoolTokenRow, input: RegisterRequest): Promise<{ agentId: string; poolId: string; poolKind: PoolKind; session: string }> {
   const session = newToken('session');
   const now = ctx.now();
   const agentId = newId('agent');
@@ -60,7 +61,8 @@ export async function registerAgent(ctx: ServerContext, poolToken: PoolTokenRow,
   });
   await recordPoolTokenUse(ctx, poolToken);
   ctx.logger.info({ agent: agentId, name: input.name, pool: poolToken.pool_id, version: input.version }, 'agent registered');
-  return { agentId, poolId: poolToken.pool_id, session };
+  const pool = await findPool(ctx.db, poolToken.pool_id);
+  return { agentId, poolId: poolToken.pool_id, poolKind: pool?.kind ?? 'runner', session };
 }
 
 /**

@@ -15,3 +15,7 @@ export async function insertConfigurationVersion(db: Kysely<Database>, row: Conf
 export async function updateConfigurationVersion(db: Kysely<Database>, id: string, changes: Updateable<ConfigurationVersionsTable>): Promise<void> {
   await db.updateTable('configuration_versions').set(changes).where('id', '=', id).execute();
 }
+
+export async function findConfigurationVersions(db: Kysely<Database>, ids: string[]): Promise<ConfigurationVersionRow[]> {
+  return db.selectFrom('configuration_versions').selectAll().where('id', 'in', ids).execute();
+}

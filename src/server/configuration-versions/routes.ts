@@ -5,6 +5,7 @@ import type { ServerContext } from '../context.ts';
 import { authenticateApi } from '../http/auth.ts';
 import { configurationVersionInput } from '../../protocol/api-inputs.ts';
 import type { ConfigurationVersion } from '../../protocol/api-resources.ts';
+import type { IngressAttributes } from '../../protocol/vcs-api.ts';
 import { iso, parseBody, relation } from '../http/json-api.ts';
 import { requireWorkspace } from '../workspaces/service.ts';
 import type { ConfigurationVersionRow } from './repo.ts';
@@ -25,12 +26,13 @@ function present(ctx: ServerContext, row: ConfigurationVersionRow): Configuratio
     type: 'configuration-versions',
     attributes: {
       status: row.status,
-      source: 'tfe-api',
+      source: row.source,
       size: row.size,
       'auto-queue-runs': false,
       'created-at': iso(row.created_at),
       'uploaded-at': iso(row.uploaded_at),
       'upload-url': row.status === 'pending' ? `${ctx.publicUrl}/api/v2/configuration-versions/${row.id}/upload` : null,
+      'ingress-attributes': row.ingress === null ? null : (JSON.parse(row.ingress) as IngressAttributes),
     },
     relationships: { workspace: relation('workspaces', row.workspace_id) },
   };

@@ -9,6 +9,7 @@ import type { Database } from './schema.ts';
 import { openNodeSqlite } from './node-sqlite.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
 import { poolWebhooksMigration } from './migrations/0002-pool-webhooks.ts';
+import { vcsMigration } from './migrations/0003-vcs.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -92,6 +93,7 @@ async function migrate(kysely: Kysely<Database>, dialect: DialectName): Promise<
     provider: new StaticMigrations({
       '0001-initial': initialMigration(dialect === 'postgres' ? 'bytea' : 'blob'),
       '0002-pool-webhooks': poolWebhooksMigration,
+      '0003-vcs': vcsMigration,
     }),
   });
   const { error, results } = await migrator.migrateToLatest();

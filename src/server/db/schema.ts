@@ -15,7 +15,8 @@
 // adds, drops or changes a column the interfaces do not (or the reverse)
 // fails that test. Types vanish at run time; this list is the part of them
 // that a test can read.
-import type { AgentStatus, Engine, JobKind, JobStatus, RunStatus } from '../../protocol/statuses.ts';
+import type { AgentStatus, Engine, JobKind, JobStatus, PoolKind, RunStatus } from '../../protocol/statuses.ts';
+import { vcsSchemaColumns, type VcsTables } from './schema-vcs.ts';
 
 export type Flag = 0 | 1;
 
@@ -39,6 +40,7 @@ export interface AgentPoolsTable {
   id: string;
   organization_id: string;
   name: string;
+  kind: PoolKind;
   created_at: number;
 }
 
@@ -102,6 +104,10 @@ export interface ConfigurationVersionsTable {
   size: number | null;
   created_at: number;
   uploaded_at: number | null;
+  /** `tfe-api` for uploads; the provider kind (`github`, `gitea` …) for a commit fetched from version control. */
+  source: string;
+  /** JSON of the commit a VCS configuration version is (src/server/vcs/ingress.ts); null for uploads. */
+  ingress: string | null;
 }
 
 export interface RunsTable {
@@ -220,7 +226,7 @@ export interface WebhookDeliveriesTable {
   updated_at: number;
 }
 
-export interface Database {
+export interface Database extends VcsTables {
   organizations: OrganizationsTable;
   api_tokens: ApiTokensTable;
   agent_pools: AgentPoolsTable;
@@ -264,7 +270,7 @@ export const schemaColumns = {
     id: 'text', organization_id: 'text', description: 'text', token_hash: 'text', created_at: 'bigint', last_used_at: 'bigint null',
     revoked_at: 'bigint null',
   },
-  agent_pools: { id: 'text', organization_id: 'text', name: 'text', created_at: 'bigint' },
+  agent_pools: { id: 'text', organization_id: 'text', name: 'text', kind: 'text', created_at: 'bigint' },
   pool_tokens: {
     id: 'text', pool_id: 'text', description: 'text', token_hash: 'text', created_at: 'bigint', last_used_at: 'bigint null',
     revoked_at: 'bigint null',
@@ -282,7 +288,10 @@ export const schemaColumns = {
     id: 'text', workspace_id: 'text', key: 'text', value: 'text', category: 'text', hcl: 'integer', sensitive: 'integer', description: 'text',
     created_at: 'bigint', updated_at: 'bigint',
   },
-  configuration_versions: { id: 'text', workspace_id: 'text', status: 'text', size: 'bigint null', created_at: 'bigint', uploaded_at: 'bigint null' },
+  configuration_versions: {
+    id: 'text', workspace_id: 'text', status: 'text', size: 'bigint null', created_at: 'bigint', uploaded_at: 'bigint null', source: 'text',
+    ingress: 'text null',
+  },
   runs: {
     id: 'text', workspace_id: 'text', configuration_version_id: 'text', status: 'text', message: 'text', is_destroy: 'integer',
     plan_only: 'integer', auto_apply: 'integer', has_changes: 'integer null', resource_additions: 'integer null',
@@ -310,4 +319,5 @@ export const schemaColumns = {
     next_attempt_at: 'bigint', locked_until: 'bigint null', response_status: 'integer null', response_excerpt: 'text null',
     latency_ms: 'integer null', error: 'text null', created_at: 'bigint', updated_at: 'bigint',
   },
+  ...vcsSchemaColumns,
 } as const satisfies SchemaColumns;

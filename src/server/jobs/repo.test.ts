@@ -46,7 +46,7 @@ async function fixture(db: Kysely<Database>): Promise<Fixture> {
   await db.insertInto('organizations').values({ id: 'org-test', name: 'test', created_at: 0 }).onConflict((c) => c.doNothing()).execute();
   const newPool = async () => {
     const id = newId('apool');
-    await insertPool(db, { id, organization_id: 'org-test', name: id, created_at: 0 });
+    await insertPool(db, { id, organization_id: 'org-test', name: id, kind: 'runner', created_at: 0 });
     return id;
   };
   const poolId = await newPool();

@@ -47,6 +47,12 @@ export async function countWorkspacesUsingPool(db: Kysely<Database>, poolId: str
   return Number(row.n);
 }
 
+/** Version control providers reached through the pool: it relays for them, so it stays. */
+export async function countProvidersUsingPool(db: Kysely<Database>, poolId: string): Promise<number> {
+  const row = await db.selectFrom('vcs_providers').select((eb) => eb.fn.countAll<number>().as('n')).where('pool_id', '=', poolId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function insertPoolToken(db: Kysely<Database>, row: PoolTokensTable): Promise<void> {
   await db.insertInto('pool_tokens').values(row).execute();
 }

@@ -19,7 +19,7 @@ function presentPool(row: PoolRow): Pool {
   return {
     id: row.id,
     type: 'agent-pools',
-    attributes: { name: row.name, 'created-at': iso(row.created_at), 'agent-count': row.agent_count, 'organization-scoped': true },
+    attributes: { name: row.name, kind: row.kind, 'created-at': iso(row.created_at), 'agent-count': row.agent_count, 'organization-scoped': true },
     relationships: { organization: relation('organizations', row.organization_id) },
   };
 }
@@ -48,8 +48,8 @@ export function poolRoutes(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Params: { org: string } }>('/api/v2/organizations/:org/agent-pools', async (request, reply) => {
     const principal = await authenticateApi(ctx, request);
     const org = await requireOrganization(ctx, principal, request.params.org);
-    const { name } = parseBody(createPoolBody, request.body).data.attributes;
-    return reply.status(201).send({ data: presentPool(await createPool(ctx, org, name)) });
+    const { name, kind } = parseBody(createPoolBody, request.body).data.attributes;
+    return reply.status(201).send({ data: presentPool(await createPool(ctx, org, name, kind)) });
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/agent-pools/:id', async (request) => {

@@ -2,6 +2,7 @@
 // a pool in use by workspaces stays, and what a pool token opens
 // (registration only).
 import { OutpostError } from '../../protocol/errors.ts';
+import type { PoolKind } from '../../protocol/statuses.ts';
 import { registeredAgentIdsOfToken } from '../agents/repo.ts';
 import type { ServerContext } from '../context.ts';
 import { uniqueWrite } from '../db/unique-violation.ts';
@@ -22,10 +23,10 @@ export async function listPools(ctx: ServerContext, principal: ApiPrincipal, org
 }
 
 /** Creates a pool in an organization the caller may act in (requireOrganization); names are unique per organization. */
-export async function createPool(ctx: ServerContext, org: OrganizationRow, name: string): Promise<repo.PoolRow> {
+export async function createPool(ctx: ServerContext, org: OrganizationRow, name: string, kind: PoolKind = 'runner'): Promise<repo.PoolRow> {
   if (await repo.findPoolByName(ctx.db, org.id, name)) throw new OutpostError('already_exists', `agent pool ${name} already exists`);
   const id = newId('apool');
-  await uniqueWrite(() => repo.insertPool(ctx.db, { id, organization_id: org.id, name, created_at: ctx.now() }), `agent pool ${name} already exists`);
+  await uniqueWrite(() => repo.insertPool(ctx.db, { id, organization_id: org.id, name, kind, created_at: ctx.now() }), `agent pool ${name} already exists`);
   return (await repo.findPool(ctx.db, id))!;
 }
 
@@ -33,6 +34,9 @@ export async function deletePool(ctx: ServerContext, principal: ApiPrincipal, id
   const pool = await requirePool(ctx, principal, id);
   if ((await repo.countWorkspacesUsingPool(ctx.db, pool.id)) > 0) {
     throw new OutpostError('conflict', `agent pool ${pool.name} is used by workspaces; move them to another pool first`);
+  }
+  if ((await repo.countProvidersUsingPool(ctx.db, pool.id)) > 0) {
+    throw new OutpostError('conflict', `agent pool ${pool.name} relays for VCS providers; give them another pool (or none) first`);
   }
   await repo.deletePool(ctx.db, pool.id);
 }

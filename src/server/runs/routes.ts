@@ -1,6 +1,7 @@
 // Runs (TFE: runs and their actions).
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { ingressOf } from '../configuration-versions/service.ts';
 import type { ServerContext } from '../context.ts';
 import { authenticateApi } from '../http/auth.ts';
 import { runInput } from '../../protocol/api-inputs.ts';
@@ -22,6 +23,16 @@ const createRunBody = z.object({
   }),
 });
 const listQuery = z.object({ 'page[size]': z.coerce.number().int().min(1).max(100).default(20) });
+
+/** Runs as the API shows them, each with the commit it is of (for runs from version control). */
+async function presentAll(ctx: ServerContext, rows: RunRow[]): Promise<Run[]> {
+  const commits = await ingressOf(ctx, rows.map((row) => row.configuration_version_id));
+  return rows.map((row) => {
+    const run = present(row);
+    const ingress = commits.get(row.configuration_version_id) ?? null;
+    return { ...run, attributes: { ...run.attributes, source: ingress ? 'tfe-configuration-version' : 'tfe-api', 'ingress-attributes': ingress } };
+  });
+}
 
 function present(row: RunRow): Run {
   return {
@@ -64,19 +75,19 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
       planOnly: attributes['plan-only'],
       autoApply: attributes['auto-apply'],
     });
-    return reply.status(201).send({ data: present(run) });
+    return reply.status(201).send({ data: (await presentAll(ctx, [run]))[0] });
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/runs/:id', async (request) => {
     const principal = await authenticateApi(ctx, request);
-    return { data: present(await requireRun(ctx, principal, request.params.id)) };
+    return { data: (await presentAll(ctx, [await requireRun(ctx, principal, request.params.id)]))[0] };
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/workspaces/:id/runs', async (request) => {
     const principal = await authenticateApi(ctx, request);
     const workspace = await requireWorkspace(ctx, principal, request.params.id);
     const { 'page[size]': size } = parseBody(listQuery, request.query);
-    return { data: (await listRuns(ctx, workspace, size)).map(present) };
+    return { data: await presentAll(ctx, await listRuns(ctx, workspace, size)) };
   });
 
   const actions: Record<string, (principal: ApiPrincipal, id: string) => Promise<void>> = {

@@ -60,6 +60,25 @@ export async function requestRun(ctx: ServerContext, principal: ApiPrincipal, re
   });
 }
 
+/**
+ * A run of a commit from version control (src/server/vcs decides who may
+ * start one: a provider's verified webhook or a poll). It queues like any
+ * run; a speculative one is plan-only and never holds the workspace.
+ */
+export async function queueRunOfCommit(ctx: ServerContext, input: { workspaceId: string; configurationVersionId: string; message: string; speculative: boolean }): Promise<repo.RunRow> {
+  const workspace = await findWorkspace(ctx.db, input.workspaceId);
+  if (!workspace) throw new OutpostError('not_found', `workspace ${input.workspaceId} not found`);
+  if (!workspace.pool_id) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no agent pool; assign one first`);
+  return createRun(ctx, {
+    workspaceId: workspace.id,
+    configurationVersionId: input.configurationVersionId,
+    message: input.message,
+    isDestroy: false,
+    planOnly: input.speculative,
+    autoApply: !input.speculative && workspace.auto_apply === 1,
+  });
+}
+
 interface CreateRunInput {
   workspaceId: string;
   configurationVersionId: string;

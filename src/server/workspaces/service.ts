@@ -33,6 +33,11 @@ export async function requireWorkspace(ctx: ServerContext, principal: ApiPrincip
   return row;
 }
 
+/** A workspace by id for work the system does on its own behalf (a verified VCS webhook, a poll): callers have checked who asked. */
+export async function findWorkspaceById(ctx: ServerContext, id: string): Promise<repo.WorkspaceRow | undefined> {
+  return repo.findWorkspace(ctx.db, id);
+}
+
 async function viewOf(ctx: ServerContext, row: repo.WorkspaceRow): Promise<WorkspaceView> {
   return { ...row, locked: await repo.isStateLocked(ctx.db, row.id) };
 }
