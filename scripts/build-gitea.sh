@@ -50,20 +50,9 @@ if [[ -x "$BINARY" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" ]]; then
   exit 0
 fi
 
-if ! command -v "$GO" >/dev/null 2>&1; then
-  log "no Go toolchain ($GO): install Go $MINIMUM_GO or newer, or name it with OUTPOST_AGENT_GO"
-  exit 1
-fi
-# An older Go may fetch the one the module asks for from the module proxy,
-# the same way it fetches the module; a new enough one is used as it is.
-have="$("$GO" env GOVERSION)"
-have="${have#go}"
-if [[ "$(printf '%s\n%s\n' "$MINIMUM_GO" "$have" | sort -V | head -n 1)" == "$MINIMUM_GO" ]]; then
-  export GOTOOLCHAIN=local
-else
-  log "Go $have is older than Gitea needs; Go fetches go$MINIMUM_GO"
-  export GOTOOLCHAIN="go$MINIMUM_GO"
-fi
+# shellcheck source=go-toolchain.sh
+source "$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"
+require_go_toolchain "Gitea"
 export CGO_ENABLED=0
 export GOFLAGS="${GOFLAGS:-} -mod=mod -modcacherw -buildvcs=false"
 
