@@ -11,6 +11,7 @@ import { collectHooks } from './measure.ts';
 import { providerCache } from './provider-cache.ts';
 import { serverlessStart } from './serverless-start.ts';
 import { throughput } from './throughput.ts';
+import { vcsCommitToRun } from './vcs-commit-to-run.ts';
 
 const json = process.argv.includes('--json');
 const hooks = collectHooks();
@@ -31,6 +32,7 @@ try {
   if (wanted('footprint')) results.footprint = await footprint(hooks);
   if (wanted('kubernetes-start')) results.kubernetesStart = await kubernetesStart(hooks);
   if (wanted('serverless-start')) results.serverlessStart = await serverlessStart(hooks);
+  if (wanted('vcs-commit-to-run')) results.vcsCommitToRun = await vcsCommitToRun(hooks);
 } finally {
   await hooks.runAll();
 }

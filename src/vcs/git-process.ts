@@ -216,8 +216,12 @@ export class GitSession {
     return result.stdout;
   }
 
-  /** Runs git and returns whatever it produced, failed or not; only a deadline or an abort throws. */
-  async gitResult(args: readonly string[], cwd = this.repository): Promise<{ exitCode: number; stdout: Buffer; stderr: string }> {
+  /**
+   * Runs git and returns whatever it produced, failed or not; only a deadline
+   * or an abort throws. Past `maxStdoutBytes` git is stopped and `overflowed`
+   * set, so a large output is never held whole.
+   */
+  async gitResult(args: readonly string[], cwd = this.repository, maxStdoutBytes = Number.POSITIVE_INFINITY): Promise<{ exitCode: number; stdout: Buffer; stderr: string; overflowed: boolean }> {
     this.throwIfAborted(args[0] ?? 'git');
     const child = spawn('git', args, {
       cwd,
@@ -235,8 +239,18 @@ export class GitSession {
     };
     this.signal.addEventListener('abort', stop, { once: true });
     const stdout: Buffer[] = [];
+    let stdoutBytes = 0;
+    let overflowed = false;
     let stderr = Buffer.alloc(0);
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdoutBytes += chunk.length;
+      if (stdoutBytes > maxStdoutBytes) {
+        if (!overflowed) stop();
+        overflowed = true;
+        return;
+      }
+      stdout.push(chunk);
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr = Buffer.concat([stderr, chunk]);
       if (stderr.length > stderrKeptBytes) stderr = stderr.subarray(stderr.length - stderrKeptBytes);
@@ -247,7 +261,7 @@ export class GitSession {
         child.once('close', (code) => resolve(code ?? -1));
       });
       this.throwIfAborted(args[0] ?? 'git');
-      return { exitCode, stdout: Buffer.concat(stdout), stderr: stderr.toString('utf8') };
+      return { exitCode, stdout: Buffer.concat(stdout), stderr: stderr.toString('utf8'), overflowed };
     } catch (error) {
       if (error instanceof OutpostError || this.signal.aborted) throw error;
       throw new OutpostError('vcs_fetch_failed', `git could not be started: ${(error as Error).message}`);

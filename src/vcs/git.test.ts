@@ -85,6 +85,18 @@ describe('fetchCommitArchive', () => {
     assert.equal(fetched.changedFiles, null);
   });
 
+  it('archives every committed file, whatever the repository\'s export-ignore and export-subst attributes say', async () => {
+    const attributes = new TestRepository('attributes');
+    try {
+      const sha = attributes.commit('attributes', { '.gitattributes': 'hidden.tf export-ignore\nversion.tf export-subst\n', 'hidden.tf': 'hidden', 'version.tf': '$Format:%H$' });
+      const entries = await readArchive((await fetchCommitArchive(remoteOf(attributes.publish()), { ...request, sha })).archive);
+      assert.equal(entries.get('hidden.tf')?.content, 'hidden');
+      assert.equal(entries.get('version.tf')?.content, '$Format:%H$');
+    } finally {
+      attributes.remove();
+    }
+  });
+
   it('fetches a commit that no ref points at', async () => {
     const fetched = await fetchCommitArchive(remoteOf(url), { ...request, sha: first.toUpperCase() });
     const entries = await readArchive(fetched.archive);

@@ -2,7 +2,8 @@
 // commit as a .tar.gz, the way a user's upload arrives. Each call works in a
 // temporary directory of its own (GitSession) that is removed afterwards.
 import { gzipSync } from 'node:zlib';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { OutpostError } from '../protocol/errors.ts';
 import { GitSession, failureKindOf, type GitOptions, type GitRemote } from './git-process.ts';
 
@@ -104,13 +105,15 @@ export async function fetchCommitArchive(remote: GitRemote, request: FetchReques
     await session.git(['remote', 'add', 'origin', remote.url], 'preparing a repository');
     await fetchCommit(session, sha, request.ref);
     const commitSha = (await session.git(['rev-parse', '--verify', '--quiet', `${sha}^{commit}`], 'reading the commit')).toString().trim();
-    await session.git(['checkout', '-q', '--detach', commitSha], 'checking out the commit');
+    // Submodules need a checkout to land in; without them the tree is packed
+    // straight from the object store, which is several times faster.
     if (request.submodules) {
+      await session.git(['checkout', '-q', '--detach', commitSha], 'checking out the commit');
       await session.git(['submodule', 'update', '--init', '--recursive', '--depth=1'], 'fetching the submodules');
     }
     const commit = await readCommit(session, commitSha);
     const changedFiles = isSha(request.compareTo?.toLowerCase()) ? await changedSince(session, request.compareTo!.toLowerCase(), commitSha) : null;
-    const archive = await packWorktree(session.repository, request.maxBytes);
+    const archive = request.submodules ? await packWorktree(session.repository, request.maxBytes) : await archiveCommit(session, commitSha, request.maxBytes);
     return { archive, commit, changedFiles };
   } finally {
     await session.dispose();
@@ -168,6 +171,21 @@ async function changedSince(session: GitSession, compareTo: string, sha: string)
 
 function isGitMetadata(entryPath: string): boolean {
   return entryPath.split(/[\\/]/).some((segment) => segment === '.git');
+}
+
+/**
+ * The tree of a commit as a .tar.gz, by `git archive`: exactly what the
+ * commit holds (no .git, links kept as links). The repository's own
+ * export-ignore and export-subst attributes are switched off, so the
+ * archive is the files as committed, as a checkout would have them.
+ */
+async function archiveCommit(session: GitSession, sha: string, maxBytes: number): Promise<Buffer> {
+  await mkdir(path.join(session.repository, '.git', 'info'), { recursive: true });
+  await writeFile(path.join(session.repository, '.git', 'info', 'attributes'), '* -export-ignore -export-subst\n');
+  const result = await session.gitResult(['archive', '--format=tar.gz', sha], session.repository, maxBytes);
+  if (result.overflowed) throw new OutpostError('vcs_archive_too_large', `the repository at this commit is more than ${maxBytes} bytes compressed, the upload limit`);
+  if (result.exitCode !== 0) throw session.failure('packing the commit', result.stderr);
+  return result.stdout;
 }
 
 /**
