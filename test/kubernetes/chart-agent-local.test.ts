@@ -3,16 +3,18 @@
 // contract with the agent's settings), every option reaching the agent, the
 // token's checksum, the stop timeouts derived per shutdown mode, the volumes
 // of each storage choice, the HorizontalPodAutoscaler, the NetworkPolicy's
-// exceptions and the metrics annotations or ServiceMonitor.
+// exceptions, the metrics annotations or ServiceMonitor, and a VCS agent's
+// webhook listener with its Service.
 //
 // Needs helm (scripts/kubernetes/build-tools.sh): skipped without it, except
 // under CI=true where its absence fails the suite.
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import {
   defaultAgentEnv,
-  assertMetadataAllowed, assertMetadataBlocked, assertSecurePod, assertShutdown, container, envOf, mount,
-  profilesOf, profileToken, release, render, sha256, skipWithoutHelm, volume, type Rendered,
+  assertMetadataAllowed, assertMetadataBlocked, assertSecurePod, assertShutdown, chartsDir, container, envOf, helm, mount,
+  profilesOf, profileToken, release, render, sha256, skipWithoutHelm, templateArgs, volume, type Rendered,
 } from '../support/chart-render.ts';
 
 describe('agent-local', { skip: skipWithoutHelm }, () => {
@@ -186,5 +188,46 @@ describe('agent-local', { skip: skipWithoutHelm }, () => {
     const monitor = monitored.get('ServiceMonitor', fullname);
     assert.equal(monitor.metadata.labels?.release, 'prometheus');
     assert.deepEqual((monitor.spec as { endpoints: unknown[] }).endpoints, [{ port: 'health', path: '/metrics', interval: '15s', scrapeTimeout: '10s' }]);
+  });
+
+  test('a VCS agent: the webhook listener\'s env, port and Service only when enabled; extraEnv cannot set its port', async () => {
+    const serviceName = `${fullname}-vcs-webhooks`;
+    const health = { name: 'health', containerPort: 9090, protocol: 'TCP' };
+    const defaultAgent = container(defaults.podTemplate('Deployment').spec, 'agent');
+    assert.equal(envOf(defaultAgent).has('OUTPOST_AGENT_VCS_WEBHOOK_PORT'), false, 'off by default');
+    assert.deepEqual(defaultAgent.ports, [health]);
+    assert.equal(defaults.find('Service', serviceName), undefined);
+
+    const vcs = await render(chart, 'vcs-webhooks-values.yaml');
+    const pod = vcs.podTemplate('Deployment');
+    const agent = container(pod.spec, 'agent');
+    // The listener is the only difference: the agent learns its pool's kind from the token.
+    const { OUTPOST_AGENT_VCS_WEBHOOK_PORT: port, ...rest } = Object.fromEntries(envOf(agent));
+    assert.equal(port, '8088');
+    assert.deepEqual(rest, Object.fromEntries(envOf(defaultAgent)));
+    assert.deepEqual(agent.ports, [health, { name: 'vcs-webhooks', containerPort: 8088, protocol: 'TCP' }]);
+    const service = vcs.get('Service', serviceName);
+    assert.deepEqual(service.metadata.annotations, { 'service.beta.kubernetes.io/aws-load-balancer-internal': 'true' });
+    assert.deepEqual(service.spec, { type: 'LoadBalancer', selector, ports: [{ name: 'vcs-webhooks', port: 8088, targetPort: 'vcs-webhooks', protocol: 'TCP' }] });
+    for (const [label, value] of Object.entries(selector)) assert.equal(pod.metadata.labels?.[label], value, `the Service selects the agent pods (${label})`);
+    assert.deepEqual(vcs.all('Service').map((s) => s.metadata.name), [serviceName]);
+
+    const moved = await render(chart, 'default-values.yaml', ['vcs.webhookListener.enabled=true', 'vcs.webhookListener.port=9443']);
+    const movedAgent = container(moved.podTemplate('Deployment').spec, 'agent');
+    assert.equal(envOf(movedAgent).get('OUTPOST_AGENT_VCS_WEBHOOK_PORT'), '9443');
+    assert.deepEqual(movedAgent.ports?.[1], { name: 'vcs-webhooks', containerPort: 9443, protocol: 'TCP' });
+    const movedService = moved.get('Service', serviceName);
+    assert.equal(movedService.metadata.annotations, undefined);
+    assert.deepEqual(movedService.spec, { type: 'ClusterIP', selector, ports: [{ name: 'vcs-webhooks', port: 9443, targetPort: 'vcs-webhooks', protocol: 'TCP' }] });
+
+    // A full name of 63 characters: the Service's name is shortened to stay a valid name.
+    const long = await render(chart, 'vcs-webhooks-values.yaml', [`fullnameOverride=${'a'.repeat(63)}`]);
+    assert.deepEqual(long.all('Service').map((s) => s.metadata.name), [`${'a'.repeat(50)}-vcs-webhooks`]);
+
+    for (const name of ['OUTPOST_AGENT_VCS_WEBHOOK_PORT', 'SCALR_AGENT_VCS_WEBHOOK_PORT']) {
+      const outcome = await helm(templateArgs(chart, [path.join(chartsDir, chart, 'ci', 'vcs-webhooks-values.yaml')], [`agent.extraEnv[0].name=${name}`]));
+      assert.notEqual(outcome.code, 0, `extraEnv setting ${name} rendered`);
+      assert.ok(outcome.stderr.includes(`agent.extraEnv sets ${name}, which the chart sets itself`), outcome.stderr);
+    }
   });
 });

@@ -59,6 +59,11 @@ app.kubernetes.io/component: agent
 {{- if $registry }}{{ printf "%s/%s%s" $registry .Values.image.repository $reference }}{{ else }}{{ printf "%s%s" .Values.image.repository $reference }}{{ end }}
 {{- end }}
 
+{{/* The Service of the VCS webhook listener: <fullname>-vcs-webhooks, the full name shortened to keep it within 63 characters. */}}
+{{- define "agent-local.vcsWebhooksServiceName" -}}
+{{- printf "%s-vcs-webhooks" (include "agent-local.fullname" . | trunc 50 | trimSuffix "-") }}
+{{- end }}
+
 {{/* The Secret the chart creates: the token (unless an existing Secret holds it) and the provider mirrors. */}}
 {{- define "agent-local.secretName" -}}
 {{- include "agent-local.fullname" . }}
@@ -85,6 +90,7 @@ cacheDir: OUTPOST_AGENT_CACHE_DIR
 logFormat: OUTPOST_AGENT_LOG_FORMAT
 logLevel: OUTPOST_AGENT_LOG_LEVEL
 healthPort: OUTPOST_AGENT_HEALTH_PORT
+vcsWebhookPort: OUTPOST_AGENT_VCS_WEBHOOK_PORT
 onStopAction: OUTPOST_AGENT_WORKER_ON_STOP_ACTION
 drainTimeout: OUTPOST_AGENT_WORKER_DRAIN_TIMEOUT
 graceShutdownTimeout: OUTPOST_AGENT_WORKER_GRACE_SHUTDOWN_TIMEOUT
@@ -201,6 +207,9 @@ hostPath:
 {{- end }}
 {{- if and .Values.autoscaling.enabled (not (or .Values.autoscaling.targetCPUUtilizationPercentage .Values.autoscaling.targetMemoryUtilizationPercentage)) }}
 {{- fail "autoscaling needs autoscaling.targetCPUUtilizationPercentage or autoscaling.targetMemoryUtilizationPercentage" }}
+{{- end }}
+{{- if and .Values.vcs.webhookListener.enabled (eq (int .Values.vcs.webhookListener.port) (int .Values.agent.healthPort)) }}
+{{- fail (printf "vcs.webhookListener.port and agent.healthPort are both %d: the webhook listener needs a port of its own" (int .Values.agent.healthPort)) }}
 {{- end }}
 {{- include "agent-local.checkExtraEnv" (dict "env" .Values.agent.extraEnv "where" "agent.extraEnv" "root" .) }}
 {{- end }}
