@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { OutpostError } from '../protocol/errors.ts';
 import type { VcsCredentials, VcsProviderKind } from './providers.ts';
+import { gitInheritedEnvironment } from './git-config.ts';
 
 export interface GitRemote {
   url: string;
@@ -25,17 +26,6 @@ export interface GitOptions {
 
 export const defaultGitTimeoutMs = 120_000;
 const stderrKeptBytes = 64 * 1024;
-
-/**
- * Environment variables passed through from this process: what git needs to
- * find its helpers, and what an agent behind a proxy or a private CA needs to
- * reach its git server. Everything else (GIT_DIR, GIT_CONFIG_*, HOME…) stays out.
- */
-const inheritedVariables = [
-  'PATH', 'TMPDIR',
-  'http_proxy', 'https_proxy', 'no_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'ALL_PROXY',
-  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH',
-];
 
 /** The scheme git will use for a remote URL: `https`, `http`, `ssh`, `file`… (scp-like `user@host:path` is ssh). */
 export function remoteScheme(url: string): string {
@@ -137,11 +127,7 @@ export class GitSession {
     const home = path.join(this.directory, 'home');
     await mkdir(home, { mode: 0o700 });
     await mkdir(this.repository, { mode: 0o700 });
-    const env: Record<string, string> = {};
-    for (const name of inheritedVariables) {
-      const value = process.env[name];
-      if (value !== undefined) env[name] = value;
-    }
+    const env: Record<string, string> = gitInheritedEnvironment();
     Object.assign(env, {
       HOME: home,
       XDG_CONFIG_HOME: home,
