@@ -32,9 +32,23 @@ ctr=(ctr --address "$RUN/containerd/containerd.sock" -n k8s.io)
 # The images save-images.sh left in $DIR/images, into the node's containerd:
 # on every start, so a cluster that was already running gets the images of
 # the code being tested, not those of an earlier run.
+# An import into a containerd that is garbage-collecting the layers an
+# earlier import replaced can fail with "parent snapshot … does not exist";
+# the same import a moment later succeeds, so each is tried three times.
 import_images() {
   shopt -s nullglob
-  for image in "$DIR"/images/*.tar; do "${ctr[@]}" images import "$image" >/dev/null; done
+  local image attempt
+  for image in "$DIR"/images/*.tar; do
+    for attempt in 1 2 3; do
+      if "${ctr[@]}" images import "$image" >/dev/null; then break; fi
+      if ((attempt == 3)); then
+        log "importing $image failed three times"
+        return 1
+      fi
+      log "importing $image failed (attempt $attempt); trying again"
+      sleep 2
+    done
+  done
   log "images: $("${ctr[@]}" images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
 }
 
