@@ -1,5 +1,5 @@
 // A plain git server (Debian git's `git http-backend`, smart HTTP with basic
-// authentication) that sends no webhooks: the workspace follows its branch
+// authentication, and OpenSSH's sshd) that sends no webhooks: the workspace follows its branch
 // by polling with `git ls-remote`. The default branch is found on the first
 // look, a pushed commit is run with its author and message, refused
 // credentials show on the workspace (and nowhere else), and a commit with a
@@ -15,12 +15,14 @@ import { getWorkspace } from '../support/api-calls.ts';
 import { gitEnvironment, startGitHttpServer } from '../support/git-http-server.ts';
 import { quickConfig } from '../support/job-control.ts';
 import { databaseBackends } from '../support/postgres.ts';
+import { sshdForTests, startSshGitServer } from '../support/ssh-git-server.ts';
 import { setupCluster } from '../support/test-cluster.ts';
 import { createVcsProvider, linkRepository, waitForRunOfCommit } from '../support/vcs-calls.ts';
 import { waitUntil } from '../support/waits.ts';
 
 const git = promisify(execFile);
 const password = 'git-pass-9f2c1d7e5b';
+const sshd = sshdForTests('run the plain git over SSH test');
 
 for (const backend of databaseBackends()) {
   test(`polling a plain git server runs pushed commits; refused credentials show on the workspace only (${backend})`, async (t) => {
@@ -79,3 +81,34 @@ for (const backend of databaseBackends()) {
     for (const agent of cluster.agents) assert.ok(!agent.output().includes(password));
   });
 }
+
+test('plain git over SSH: the provider\'s key and known hosts reach a real sshd; a host key that does not match is refused', { skip: sshd.skip }, async (t) => {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'outpost-git-ssh-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  // Commits arrive over smart HTTP; the server reads the same bare repository over SSH.
+  const gitServer = await startGitHttpServer({ root: path.join(root, 'repos') });
+  t.after(() => gitServer.close());
+  const ssh = await startSshGitServer(sshd.binary!);
+  t.after(() => ssh.stop());
+  const repo = await gitServer.createRepo('over-ssh');
+  await gitServer.pushFiles('over-ssh', 'main', quickConfig('ssh-1'), 'Initial');
+
+  const cluster = await setupCluster(t, 'sqlite', { serverEnv: { OUTPOST_VCS_INTERVAL: '200ms' } });
+  const { server, workspace } = cluster;
+  const provider = await createVcsProvider(server, { name: 'ssh', kind: 'git', 'ssh-key': ssh.clientKey, 'known-hosts': ssh.knownHosts, 'poll-interval': 1 });
+  assert.equal(provider.resource.attributes['has-ssh-key'], true);
+  await linkRepository(server, workspace.id, { 'vcs-repo': { identifier: ssh.urlOf(repo.dir), 'vcs-provider-id': provider.id } });
+  await waitUntil('the default branch, over SSH', async () => ((await getWorkspace(server, workspace.id)).attributes['vcs-repo']?.branch === 'main' ? true : undefined), () => `${ssh.log()}\n${server.output().slice(-3000)}`, 30_000);
+  const sha = await gitServer.pushFiles('over-ssh', 'main', quickConfig('ssh-2'), 'Over SSH');
+  await cluster.waitForRun((await waitForRunOfCommit(server, workspace.id, sha)).id, ['applied']);
+  assert.match(ssh.log(), /Accepted publickey for \S+ from 127\.0\.0\.1/);
+
+  // Known hosts of another server: the connection is refused before any key is offered.
+  const other = await startSshGitServer(sshd.binary!);
+  t.after(() => other.stop());
+  await server.api('PATCH', `/api/v2/vcs-providers/${provider.id}`, { data: { type: 'vcs-providers', attributes: { 'known-hosts': other.knownHosts.replace(/^\[127\.0\.0\.1\]:\d+/, ssh.knownHosts.split(' ')[0]!) } } });
+  await gitServer.pushFiles('over-ssh', 'main', quickConfig('ssh-3'), 'Not fetched');
+  const status = await waitUntil('the workspace to show the host key refusal', async () => (await getWorkspace(server, workspace.id)).attributes['vcs-status'] ?? undefined, () => server.output().slice(-3000), 60_000);
+  assert.match(status, /host key/i);
+  assert.ok(!server.output().includes(ssh.clientKey.split('\n')[1]!), 'the key never reaches the log');
+});
