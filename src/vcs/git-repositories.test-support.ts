@@ -9,12 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Parser, type ReadEntry } from 'tar';
+import { gitInheritedEnvironment } from './git-config.ts';
 
 export const committedAt = '2024-05-06T07:08:09.000Z';
 
 function gitEnvironment(home: string): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH,
+    PATH: gitInheritedEnvironment().PATH,
     HOME: home,
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_CONFIG_GLOBAL: '/dev/null',
@@ -147,7 +148,7 @@ function runHttpBackend(projectRoot: string, request: IncomingMessage, answer: (
   const url = new URL(request.url ?? '/', 'http://localhost');
   const backend = spawn('git', ['http-backend'], {
     env: {
-      PATH: process.env.PATH,
+      PATH: gitInheritedEnvironment().PATH,
       GIT_PROJECT_ROOT: projectRoot,
       GIT_HTTP_EXPORT_ALL: '1',
       GIT_CONFIG_NOSYSTEM: '1',
