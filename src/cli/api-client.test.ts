@@ -45,6 +45,14 @@ function route(method: string, url: string, response: http.ServerResponse): void
   };
   if (method === 'POST' && url === '/api/v2/organizations/default/agent-pools') {
     json(201, { data: { id: 'apool-1', type: 'agent-pools', attributes: { name: 'prod', 'created-at': '2025-01-01T00:00:00Z', 'agent-count': 0 } } });
+  } else if (url.startsWith('/api/v2/organizations/paged/workspaces')) {
+    // Three workspaces, two a page whatever the size asked: the client must follow next-page.
+    const page = Number(new URL(url, 'http://x').searchParams.get('page[number]') ?? '1');
+    const names = page === 1 ? ['a', 'b'] : ['c'];
+    json(200, {
+      data: names.map((name) => ({ id: `ws-${name}`, type: 'workspaces', attributes: { name } })),
+      meta: { pagination: { 'current-page': page, 'next-page': page === 1 ? 2 : null, 'total-pages': 2, 'total-count': 3 } },
+    });
   } else if (url === '/api/v2/workspaces/ws-missing') {
     json(404, { errors: [{ status: '404', code: 'not_found', title: 'no such resource', detail: 'workspace ws-missing not found' }] });
   } else if (url.startsWith('/api/v2/plans/plan-1/logs')) {
@@ -133,5 +141,13 @@ describe('ApiClient', () => {
   it('throws ServerUnreachableError when nothing listens', async () => {
     const client = new ApiClient({ url: 'http://127.0.0.1:1', token: 'opa_test' });
     await assert.rejects(client.listPools('default'), ServerUnreachableError);
+  });
+});
+
+describe('lists', () => {
+  it('follows next-page until the last page', async () => {
+    const client = new ApiClient({ url: baseUrl, token: 'opa_x' });
+    const workspaces = await client.listWorkspaces('paged');
+    assert.deepEqual(workspaces.map((workspace) => workspace.id), ['ws-a', 'ws-b', 'ws-c']);
   });
 });

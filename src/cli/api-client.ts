@@ -59,7 +59,7 @@ export class ApiClient {
   // Agent pools, their tokens and agents.
 
   listPools(org: string): Promise<Pool[]> {
-    return this.#http.data('GET', `/api/v2/organizations/${segment(org)}/agent-pools`);
+    return this.#http.allPages(`/api/v2/organizations/${segment(org)}/agent-pools`);
   }
 
   createPool(org: string, name: string, kind: PoolKind = 'runner'): Promise<Pool> {
@@ -80,7 +80,7 @@ export class ApiClient {
   }
 
   listPoolTokens(poolId: string): Promise<PoolToken[]> {
-    return this.#http.data('GET', `/api/v2/agent-pools/${segment(poolId)}/authentication-tokens`);
+    return this.#http.allPages(`/api/v2/agent-pools/${segment(poolId)}/authentication-tokens`);
   }
 
   async revokePoolToken(tokenId: string): Promise<void> {
@@ -115,13 +115,13 @@ export class ApiClient {
   }
 
   listAgents(poolId: string): Promise<Agent[]> {
-    return this.#http.data('GET', `/api/v2/agent-pools/${segment(poolId)}/agents`);
+    return this.#http.allPages(`/api/v2/agent-pools/${segment(poolId)}/agents`);
   }
 
   // Workspaces and their variables.
 
   listWorkspaces(org: string): Promise<Workspace[]> {
-    return this.#http.data('GET', `/api/v2/organizations/${segment(org)}/workspaces`);
+    return this.#http.allPages(`/api/v2/organizations/${segment(org)}/workspaces`);
   }
 
   createWorkspace(org: string, attributes: WorkspaceInput): Promise<Workspace> {
@@ -282,8 +282,9 @@ export class ApiClient {
 
   // State.
 
+  /** The newest 100 state versions, newest first. */
   listStateVersions(workspaceId: string): Promise<StateVersion[]> {
-    return this.#http.data('GET', `/api/v2/workspaces/${segment(workspaceId)}/state-versions`);
+    return this.#http.data('GET', `/api/v2/workspaces/${segment(workspaceId)}/state-versions?page%5Bsize%5D=100`);
   }
 
   /** The workspace's current state version, or undefined when it has none yet. */

@@ -6,9 +6,8 @@
 // the first request: `outpost agent run` and `outpost server` build this
 // client with the CLI but never call it, and undici costs them ~20 MiB.
 import type { Dispatcher } from 'undici';
+import { jsonApiMediaType } from '../protocol/api-inputs.ts';
 import { ApiError, ServerUnreachableError, apiErrorFromResponse } from './api-error.ts';
-
-export const jsonApiMediaType = 'application/vnd.api+json';
 
 export interface TransportOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:8480 (no trailing slash needed). */
@@ -63,6 +62,27 @@ export class ApiTransport {
       throw new ApiError({ status: 502, code: 'internal', detail: `the server's answer to ${method} ${target} has no data` });
     }
     return parsed.data;
+  }
+
+  /**
+   * Every item of a paginated list: pages of 100, followed by
+   * `meta.pagination.next-page` (a server without pagination sends one page).
+   */
+  async allPages<T>(target: string): Promise<T[]> {
+    const items: T[] = [];
+    const separator = target.includes('?') ? '&' : '?';
+    for (let page = 1; page <= 10_000; ) {
+      const parsed = await this.json<{ data?: T[]; meta?: { pagination?: { 'next-page'?: number | null } } }>(
+        'GET',
+        `${target}${separator}page%5Bsize%5D=100&page%5Bnumber%5D=${page}`,
+      );
+      if (!Array.isArray(parsed?.data)) throw new ApiError({ status: 502, code: 'internal', detail: `the server's answer to GET ${target} has no data` });
+      items.push(...parsed.data);
+      const next = parsed.meta?.pagination?.['next-page'];
+      if (typeof next !== 'number' || next <= page) break;
+      page = next;
+    }
+    return items;
   }
 
   /** Reads a whole non-JSON body (state files, logs) as bytes. */

@@ -114,7 +114,7 @@ describe('other commands', () => {
     assert.deepEqual(calls[1], [
       'createWorkspace',
       'default',
-      { name: 'net', engine: 'terraform', 'terraform-version': undefined, 'working-directory': undefined, 'auto-apply': true, 'agent-pool-id': 'apool-1' },
+      { name: 'net', engine: 'terraform', 'terraform-version': undefined, 'working-directory': undefined, 'auto-apply': true, 'agent-pool-id': 'apool-1', 'execution-mode': undefined, 'tag-names': undefined },
     ]);
   });
 
@@ -124,7 +124,7 @@ describe('other commands', () => {
     assert.deepEqual(calls.at(-1), [
       'updateWorkspace',
       'ws-1',
-      { engine: undefined, 'terraform-version': undefined, 'working-directory': undefined, 'auto-apply': false, 'agent-pool-id': undefined },
+      { engine: undefined, 'terraform-version': undefined, 'working-directory': undefined, 'auto-apply': false, 'agent-pool-id': undefined, 'execution-mode': undefined, 'tag-names': undefined },
     ]);
     assert.equal(await runCli(['workspace', 'update', 'net'], fakeProcess(api).deps), 2);
   });

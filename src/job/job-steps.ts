@@ -4,7 +4,7 @@
 // and checks for a cancel in between.
 import { rm } from 'node:fs/promises';
 import type { Env } from '../config/settings.ts';
-import type { JobResult, JobSpec } from '../protocol/agent-api.ts';
+import type { JobResult, JobSpec, PlanOptions } from '../protocol/agent-api.ts';
 import { OutpostError } from '../protocol/errors.ts';
 import { extractConfiguration } from './archive-extraction.ts';
 import { formatByteSize } from './byte-size.ts';
@@ -124,6 +124,17 @@ class PreparedWorkspace {
   }
 }
 
+/** The engine's flags for a run's plan options; the addresses were checked by the server (no option, no line break) and go as single arguments. */
+export function planOptionArgs(options: PlanOptions | undefined): string[] {
+  if (!options) return [];
+  const args: string[] = [];
+  if (!options.refresh) args.push('-refresh=false');
+  if (options.refresh_only) args.push('-refresh-only');
+  for (const target of options.targets) args.push(`-target=${target}`);
+  for (const address of options.replace) args.push(`-replace=${address}`);
+  return args;
+}
+
 function planJobSteps(context: StepContext): JobPlanOfSteps {
   const { config, api, log, spec } = context;
   const files = jobFiles(config.workdir);
@@ -141,6 +152,7 @@ function planJobSteps(context: StepContext): JobPlanOfSteps {
       run: async () => {
         const args = ['plan', '-input=false', '-no-color', `-out=${files.plan}`];
         if (spec.is_destroy) args.push('-destroy');
+        args.push(...planOptionArgs(spec.plan_options));
         // A plan-only run never applies, so it must not hold up other runs with the state lock.
         if (spec.plan_only) args.push('-lock=false');
         await workspace.engine('plan', args);

@@ -152,6 +152,19 @@ export const jobVariable = z.object({
 });
 export type JobVariable = z.infer<typeof jobVariable>;
 
+/**
+ * The engine's plan options a run asks for (TFE's run attributes, which the
+ * `tofu` CLI sends for `-refresh=false`, `-refresh-only`, `-target` and
+ * `-replace`). Absent: a full plan that refreshes.
+ */
+export const planOptions = z.object({
+  refresh: z.boolean().default(true),
+  refresh_only: z.boolean().default(false),
+  targets: z.array(z.string()).default([]),
+  replace: z.array(z.string()).default([]),
+});
+export type PlanOptions = z.infer<typeof planOptions>;
+
 /** What the job operation learns about its job, fetched with the job token. */
 export const jobSpec = z.object({
   job_id: z.string(),
@@ -160,6 +173,7 @@ export const jobSpec = z.object({
   is_destroy: z.boolean(),
   /** Plan-only runs must not lock the state (`plan -lock=false`). */
   plan_only: z.boolean().default(false),
+  plan_options: planOptions.optional(),
   workspace: z.object({ id: z.string(), name: z.string(), working_directory: z.string() }),
   engine: engineRef,
   variables: z.array(jobVariable),

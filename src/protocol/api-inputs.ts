@@ -4,9 +4,12 @@
 // path and the message of each problem, so the messages here are what a
 // user reads.
 import { z } from 'zod';
-import { engines, poolKinds } from './statuses.ts';
+import { engines, executionModes, poolKinds } from './statuses.ts';
 import { variableCategories } from './api-resources.ts';
 import { vcsRepoInput } from './vcs-api.ts';
+
+/** JSON:API's media type, which TFE's API and its clients use for every document. */
+export const jsonApiMediaType = 'application/vnd.api+json';
 
 export const engineVersion = z.string().regex(/^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$/, 'expected a version such as 1.10.10');
 
@@ -14,6 +17,9 @@ const workingDirectory = z
   .string()
   .max(512)
   .refine((value) => !value.startsWith('/') && !value.split('/').includes('..'), 'must be a relative path inside the configuration');
+
+/** A workspace tag, as TFE allows them. */
+export const workspaceTag = z.string().min(1).max(255).regex(/^[A-Za-z0-9][A-Za-z0-9:_-]*$/, 'use letters, digits, :, - and _, starting with a letter or digit');
 
 /** A new workspace; the same attributes, all optional, update one. */
 export const workspaceInput = z.object({
@@ -25,7 +31,10 @@ export const workspaceInput = z.object({
   'terraform-version': engineVersion.optional(),
   /** null removes the workspace from its pool. */
   'agent-pool-id': z.string().nullable().optional(),
-  'execution-mode': z.literal('agent').optional(),
+  'execution-mode': z.enum(executionModes).optional(),
+  description: z.string().max(2000).nullable().optional(),
+  /** Replaces the workspace's tags (TFE's `tag-names`); the cloud block of the tofu CLI selects workspaces by them. */
+  'tag-names': z.array(workspaceTag).max(100).optional(),
   /** Links the workspace to a repository (TFE's attribute); null unlinks it. */
   'vcs-repo': vcsRepoInput.nullable().optional(),
   /** Globs of paths (from the repository root) whose changes start runs; empty: any change under the working directory. */
@@ -58,12 +67,31 @@ export const variableUpdate = z.object({
 });
 export type VariableInput = z.input<typeof variableInput> | z.input<typeof variableUpdate>;
 
+/** A resource address as the engine takes it for -target and -replace; it starts no option and holds no line break. */
+const resourceAddress = z.string().min(1).max(1024).regex(/^[^-\s][^\r\n]*$/, 'expected a resource address such as aws_instance.web or module.app');
+
 export const runInput = z.object({
   message: z.string().max(2000).optional(),
   'is-destroy': z.boolean().optional(),
   'plan-only': z.boolean().optional(),
   /** Unset: the workspace's auto-apply setting decides. */
   'auto-apply': z.boolean().optional(),
+  /** false: plan without refreshing (`-refresh=false`). */
+  refresh: z.boolean().optional(),
+  /** Only refresh the state (`-refresh-only`). */
+  'refresh-only': z.boolean().optional(),
+  /** Resource addresses to limit the run to (`-target`). */
+  'target-addrs': z.array(resourceAddress).max(1000).nullable().optional(),
+  /** Resource addresses to replace (`-replace`). */
+  'replace-addrs': z.array(resourceAddress).max(1000).nullable().optional(),
+  /** Values for this run only, overriding the workspace's terraform variables: each value is HCL. */
+  variables: z.array(z.object({ key: z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a valid identifier'), value: z.string().max(256 * 1024) })).max(500).nullable().optional(),
+  /** Accepted for TFE's clients; an apply without changes is always allowed. */
+  'allow-empty-apply': z.boolean().optional(),
+  /** Accepted for TFE's clients (`plan -generate-config-out`); see docs/api.md. */
+  'allow-config-generation': z.boolean().optional(),
+  /** Accepted for TFE's clients and ignored: the workspace's engine version runs. */
+  'terraform-version': z.string().max(64).optional(),
 });
 
 export const poolInput = z.object({

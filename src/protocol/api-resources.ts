@@ -9,7 +9,7 @@
 // the server sent). Adding an attribute is compatible; removing or renaming
 // one is not.
 import { z } from 'zod';
-import { agentStatuses, engines, poolKinds, runStatuses } from './statuses.ts';
+import { agentStatuses, engines, executionModes, poolKinds, runStatuses } from './statuses.ts';
 import { ingressAttributes, vcsProviderKinds } from './vcs-api.ts';
 import { errorCodes } from './errors.ts';
 
@@ -131,8 +131,10 @@ export const workspaceAttributes = z.looseObject({
   engine: z.enum(engines),
   /** The engine version (TFE's name for it, whichever engine is used). */
   'terraform-version': z.string(),
-  'execution-mode': z.literal('agent'),
+  /** `agent`: runs go to the agent pool; `local`: the CLI runs the engine, and only state and its lock live in Outpost. */
+  'execution-mode': z.enum(executionModes),
   locked: z.boolean(),
+  'tag-names': z.array(z.string()).optional(),
   /** The repository the workspace follows (TFE's attribute); null when it is not linked. */
   'vcs-repo': z
     .object({
@@ -240,18 +242,29 @@ export const stateVersionAttributes = z.looseObject({
   lineage: z.string(),
   size: z.number().int(),
   sha256: z.string(),
+  /** MD5 (hex) of the state file, as TFE's clients compute it; null when the file is missing. */
+  md5: z.string().nullable().optional(),
+  /** Always `finalized`: a state version is stored whole when it is created. */
+  status: z.literal('finalized').optional(),
+  'resources-processed': z.boolean().optional(),
   'created-at': timestamp,
+  /** A pre-signed URL of the raw state (no token needed), valid for OUTPOST_SIGNED_URL_TTL. */
   'hosted-state-download-url': z.string(),
+  /** Always null: the JSON form of the state is not kept. */
+  'hosted-json-state-download-url': z.string().nullable().optional(),
 });
 export const stateVersionResource = resource('state-versions', stateVersionAttributes);
 export type StateVersion = z.infer<typeof stateVersionResource>;
 
 export const stateOutputAttributes = z.looseObject({
   name: z.string(),
-  /** null when the output is sensitive. */
+  /** null when the output is sensitive, except when the output is read alone (GET /state-version-outputs/:id). */
   value: z.unknown(),
   sensitive: z.boolean(),
+  /** TFE's coarse type: string, number, boolean, array or object. */
   type: z.unknown(),
+  /** The engine's type, as the state file records it ("string", ["list","string"], …); null when it did not. */
+  'detailed-type': z.unknown().optional(),
 });
 export const stateOutputResource = resource('state-version-outputs', stateOutputAttributes);
 export type StateOutput = z.infer<typeof stateOutputResource>;

@@ -51,6 +51,9 @@ export const errorCatalogue = {
   vcs_fetch_failed: { status: 502, title: 'the commit could not be fetched from the repository' },
   vcs_api_failed: { status: 502, title: 'the version control provider refused or failed a request' },
   vcs_archive_too_large: { status: 422, title: 'the repository at this commit is larger than the upload limit' },
+  // pre-signed URLs (what TFE clients follow without a token)
+  url_signature_invalid: { status: 403, title: 'the URL is not signed for this object and method' },
+  url_expired: { status: 403, title: 'the signed URL has expired' },
   // server side
   internal: { status: 500, title: 'internal error' },
   unavailable: { status: 503, title: 'the service is not ready' },

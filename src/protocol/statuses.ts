@@ -53,6 +53,10 @@ export const agentStatuses = ['idle', 'busy', 'draining', 'offline', 'errored'] 
 export type AgentStatus = (typeof agentStatuses)[number];
 
 export const engines = ['opentofu', 'terraform'] as const;
+
+/** Where a workspace's runs execute: on its agent pool, or in the CLI that asks (only state and locking live in Outpost). */
+export const executionModes = ['agent', 'local'] as const;
+export type ExecutionMode = (typeof executionModes)[number];
 export type Engine = (typeof engines)[number];
 
 /** Exit codes of `outpost job`, read by the agent to tell a failure from a cancel. */

@@ -1,4 +1,5 @@
 // Builds the HTTP application: parsers, error handling, and every route group.
+import type { SecureContextOptions } from 'node:tls';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { OutpostError } from '../protocol/errors.ts';
 import type { ServerContext } from './context.ts';
@@ -6,6 +7,8 @@ import { agentProtocolRoutes } from './agents/protocol-routes.ts';
 import { agentRoutes } from './agents/routes.ts';
 import { configurationVersionRoutes } from './configuration-versions/routes.ts';
 import { healthRoutes } from './health-routes.ts';
+import { tfeDiscoveryRoutes } from './tfe-discovery-routes.ts';
+import { productVersion } from '../protocol/product-version.ts';
 import { frameworkErrors, installErrorHandling } from './http/errors.ts';
 import { jobTokenRoutes } from './jobs/job-token-routes.ts';
 import { logRoutes } from './logs/routes.ts';
@@ -16,13 +19,21 @@ import { webhookRoutes } from './webhooks/routes.ts';
 import { runRoutes } from './runs/routes.ts';
 import { stateBackendRoutes } from './state/backend-routes.ts';
 import { stateRoutes } from './state/routes.ts';
+import { workspaceLockRoutes } from './state/lock-routes.ts';
 import { variableRoutes } from './variables/routes.ts';
 import { vcsRelayRoutes } from './vcs/relay-routes.ts';
 import { vcsRoutes } from './vcs/routes.ts';
 import { workspaceRoutes } from './workspaces/routes.ts';
 
-export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): FastifyInstance {
+export interface AppOptions {
+  /** Serve HTTPS with these (src/server/tls.ts); plain HTTP without. */
+  readonly https?: SecureContextOptions;
+}
+
+export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean, options: AppOptions = {}): FastifyInstance {
+  // Fastify types an HTTPS instance apart; routes and hooks are the same for both.
   const app = Fastify({
+    ...(options.https ? { https: options.https } : {}),
     loggerInstance: ctx.logger as FastifyBaseLogger,
     // Heartbeats and polls would drown the log; requests are logged at debug below.
     logController: new LogController({ disableRequestLogging: true }),
@@ -35,7 +46,7 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
     forceCloseConnections: true,
     // Router errors (undecodable paths, over-long ids) answer with the error document too.
     frameworkErrors,
-  });
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   // JSON:API documents are JSON; archives, plans and log chunks are bytes.
   // An empty body is no body (TFE clients send the JSON content type on
@@ -60,6 +71,7 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   installErrorHandling(app);
   if (ctx.config.metricsEnabled) metricsRoutes(app, ctx);
   healthRoutes(app, ctx, isShuttingDown);
+  tfeDiscoveryRoutes(app, productVersion);
   organizationRoutes(app, ctx);
   poolRoutes(app, ctx);
   webhookRoutes(app, ctx);
@@ -70,6 +82,7 @@ export function buildApp(ctx: ServerContext, isShuttingDown: () => boolean): Fas
   runRoutes(app, ctx);
   logRoutes(app, ctx);
   stateRoutes(app, ctx);
+  workspaceLockRoutes(app, ctx);
   agentProtocolRoutes(app, ctx);
   jobTokenRoutes(app, ctx);
   stateBackendRoutes(app, ctx);

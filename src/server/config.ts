@@ -36,8 +36,30 @@ export const serverSettings = {
   },
   publicUrl: {
     env: ['OUTPOST_PUBLIC_URL'],
-    description: 'URL agents and jobs use to reach this server. Default: derived from OUTPOST_LISTEN.',
+    description: 'URL agents, jobs and the `tofu` CLI use to reach this server, as they see it: behind a reverse proxy, the proxy\'s `https://` URL. Pre-signed URLs and links in API responses are made from it. Default: derived from OUTPOST_LISTEN (`https://` with OUTPOST_TLS_CERT).',
     parse: asUrl,
+  },
+  tlsCert: {
+    env: ['OUTPOST_TLS_CERT'],
+    description: 'PEM file with the certificate chain to serve HTTPS with (needs OUTPOST_TLS_KEY). Unset: plain HTTP, for a reverse proxy that terminates TLS. Replaced files are picked up without a restart.',
+    parse: (raw: string) => path.resolve(raw),
+  },
+  tlsKey: {
+    env: ['OUTPOST_TLS_KEY'],
+    description: 'PEM file with the private key of OUTPOST_TLS_CERT.',
+    parse: (raw: string) => path.resolve(raw),
+  },
+  tlsReloadInterval: {
+    env: ['OUTPOST_TLS_RELOAD_INTERVAL'],
+    default: '30s',
+    description: 'How often the TLS certificate and key files are checked for a change (cert-manager, a Kubernetes Secret or certbot replacing them); a pair that does not load is logged and the previous one kept.',
+    parse: asDurationWithin(1_000, 3_600_000),
+  },
+  signedUrlTtl: {
+    env: ['OUTPOST_SIGNED_URL_TTL'],
+    default: '10m',
+    description: 'How long a pre-signed URL (configuration upload, plan and apply log, state download: what TFE clients follow without a token) stays valid. A log URL also stays valid while its phase runs.',
+    parse: asDurationWithin(10_000, 86_400_000),
   },
   bootstrapToken: {
     env: ['OUTPOST_BOOTSTRAP_TOKEN'],
@@ -183,6 +205,14 @@ export const serverRules: readonly SettingsRule<ServerConfig>[] = [
       sweepInterval < leaseTimeout
         ? undefined
         : `OUTPOST_SWEEP_INTERVAL=${formatDuration(sweepInterval)} is not shorter than OUTPOST_LEASE_TIMEOUT=${formatDuration(leaseTimeout)}: expired leases and silent agents would be noticed only long after they expire. Sweep more often than the lease timeout.`,
+  },
+  {
+    settings: ['OUTPOST_TLS_CERT', 'OUTPOST_TLS_KEY'],
+    description: 'TLS needs both the certificate and its key.',
+    check: ({ tlsCert, tlsKey }) =>
+      (tlsCert === undefined) === (tlsKey === undefined)
+        ? undefined
+        : `${tlsCert === undefined ? 'OUTPOST_TLS_KEY' : 'OUTPOST_TLS_CERT'} is set without ${tlsCert === undefined ? 'OUTPOST_TLS_CERT' : 'OUTPOST_TLS_KEY'}: set both to serve HTTPS, or neither for plain HTTP.`,
   },
 ];
 

@@ -8,6 +8,7 @@ import type { ServerConfig } from './config.ts';
 import type { DialectName } from './db/database.ts';
 import type { Database } from './db/schema.ts';
 import type { Notifier } from './notifier.ts';
+import type { UrlSigner } from './http/signed-urls.ts';
 import type { SecretSealer } from './secrets/sealer.ts';
 
 export interface ServerContext {
@@ -18,6 +19,8 @@ export interface ServerContext {
   readonly notifier: Notifier;
   /** Seals and opens sensitive variable values. */
   readonly sealer: SecretSealer;
+  /** Makes and checks the pre-signed URLs TFE clients follow without a token. */
+  readonly signer: UrlSigner;
   readonly logger: Logger;
   /** URL agents and jobs use to reach this server. */
   readonly publicUrl: string;

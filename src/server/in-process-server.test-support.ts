@@ -17,6 +17,7 @@ import type { ServerContext } from './context.ts';
 import { openDatabase } from './db/database.ts';
 import { LocalNotifier } from './notifier.ts';
 import { bootstrap } from './organizations/service.ts';
+import { UrlSigner } from './http/signed-urls.ts';
 import { SecretSealer } from './secrets/sealer.ts';
 
 export interface Response {
@@ -47,13 +48,15 @@ export async function startInProcessServer(env: Record<string, string> = {}, log
   const adminToken = `opa_${randomBytes(20).toString('hex')}`;
   const config = loadServerConfig({ OUTPOST_DATA_DIR: dataDir, OUTPOST_BOOTSTRAP_TOKEN: adminToken, ...env });
   const db = await openDatabase({ dataDir });
+  const sealingKey = randomBytes(32);
   const ctx: ServerContext = {
     config,
     db: db.kysely,
     dialect: db.dialect,
     blobs: new FilesystemBlobStore(path.join(dataDir, 'blobs')),
     notifier: new LocalNotifier(),
-    sealer: new SecretSealer(randomBytes(32)),
+    sealer: new SecretSealer(sealingKey),
+    signer: new UrlSigner(sealingKey),
     logger: logTo ? pino({ level: 'debug' }, logTo) : pino({ level: 'silent' }),
     publicUrl: 'http://127.0.0.1:1',
     now: () => Date.now(),

@@ -1,6 +1,7 @@
 // `outpost server`: the control plane. Opens the database (running
 // migrations), bootstraps the default organization and admin token, serves
 // the API, and sweeps expired leases until SIGTERM/SIGINT.
+import type { Server as HttpsServer } from 'node:https';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { loadOrReport } from '../config/settings.ts';
@@ -10,11 +11,13 @@ import { FilesystemBlobStore } from './blobs/blob-store.ts';
 import { loadServerConfig, type ServerConfig } from './config.ts';
 import type { ServerContext } from './context.ts';
 import { openDatabase } from './db/database.ts';
+import { UrlSigner } from './http/signed-urls.ts';
 import { LocalNotifier } from './notifier.ts';
 import { PostgresNotifier } from './postgres-notifier.ts';
 import { bootstrap, issueApiToken } from './organizations/service.ts';
 import { loadSealingKey, SecretSealer } from './secrets/sealer.ts';
 import { startSweeper } from './sweeper.ts';
+import { httpsOptions, loadTlsPair, watchTlsFiles } from './tls.ts';
 import { startVcsWorker } from './vcs/worker.ts';
 import { startWebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -27,6 +30,9 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig, logger: Logger): Promise<RunningServer> {
+  // Checked first: a bad certificate stops the start before anything is opened.
+  const tlsFiles = config.tlsCert && config.tlsKey ? { certFile: config.tlsCert, keyFile: config.tlsKey } : undefined;
+  const tlsPair = tlsFiles ? await loadTlsPair(tlsFiles) : undefined;
   const db = await openDatabase({
     dataDir: config.dataDir,
     databaseUrl: config.databaseUrl,
@@ -36,13 +42,15 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   const notifier =
     db.dialect === 'postgres' && config.databaseUrl ? await PostgresNotifier.start(db.kysely, config.databaseUrl, logger) : new LocalNotifier();
   const listenHost = config.listen.host === '0.0.0.0' || config.listen.host === '::' ? '127.0.0.1' : config.listen.host;
+  const sealingKey = await loadSealingKey(config.encryptionKey, config.dataDir);
   const ctx: ServerContext = {
     config,
     db: db.kysely,
     dialect: db.dialect,
     blobs: new FilesystemBlobStore(path.join(config.dataDir, 'blobs')),
     notifier,
-    sealer: new SecretSealer(await loadSealingKey(config.encryptionKey, config.dataDir)),
+    sealer: new SecretSealer(sealingKey),
+    signer: new UrlSigner(sealingKey),
     logger,
     // Filled in once the port is known (port 0 picks a free one).
     publicUrl: config.publicUrl ?? '',
@@ -55,7 +63,7 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
     );
   }
   const { generatedAdminToken } = await bootstrap(ctx);
-  const app = buildApp(ctx, () => shuttingDown);
+  const app = buildApp(ctx, () => shuttingDown, { https: tlsPair ? httpsOptions(tlsPair) : undefined });
   // Node's default accept backlog (511) overflows when a thousand agents
   // connect at once (a server restart, a pool asking for work together): the
   // kernel drops the excess connection attempts and the client retries after
@@ -63,18 +71,20 @@ export async function startServer(config: ServerConfig, logger: Logger): Promise
   await app.listen({ host: config.listen.host, port: config.listen.port, backlog: 4096 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
-  const url = config.publicUrl ?? `http://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
+  const url = config.publicUrl ?? `${tlsPair ? 'https' : 'http'}://${listenHost.includes(':') ? `[${listenHost}]` : listenHost}:${port}`;
   (ctx as { publicUrl: string }).publicUrl = url;
+  const stopTlsWatch = tlsFiles && tlsPair ? watchTlsFiles(app.server as unknown as HttpsServer, tlsFiles, tlsPair, config.tlsReloadInterval, logger) : () => {};
   const stopSweeper = startSweeper(ctx);
   const stopWebhooks = startWebhookDispatcher(ctx);
   const stopVcs = startVcsWorker(ctx);
-  logger.info({ url, database: db.dialect, dataDir: config.dataDir }, 'listening');
+  logger.info({ url, database: db.dialect, dataDir: config.dataDir, tls: tlsPair !== undefined }, 'listening');
   return {
     url,
     generatedAdminToken,
     issueApiToken: (description) => issueApiToken(ctx, description),
     async close() {
       shuttingDown = true;
+      stopTlsWatch();
       stopSweeper();
       await stopWebhooks();
       await stopVcs();

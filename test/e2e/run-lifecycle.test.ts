@@ -124,12 +124,12 @@ for (const backend of databaseBackends()) {
       const fromApi = await stateOutputs(server, version.id);
       const byName = Object.fromEntries(fromApi.map((output) => [output.attributes.name, output.attributes]));
       assert.deepEqual(Object.keys(byName).sort(), ['greeting', 'resource_id', 'secret'], JSON.stringify(fromApi));
-      assert.deepEqual(byName.greeting, { name: 'greeting', sensitive: false, type: 'string', value: printed.greeting });
-      assert.deepEqual(byName.resource_id, { name: 'resource_id', sensitive: false, type: 'string', value: printed.resource_id });
+      assert.deepEqual(byName.greeting, { name: 'greeting', sensitive: false, type: 'string', 'detailed-type': 'string', value: printed.greeting });
+      assert.deepEqual(byName.resource_id, { name: 'resource_id', sensitive: false, type: 'string', 'detailed-type': 'string', value: printed.resource_id });
       assert.deepEqual(
         byName.secret,
-        { name: 'secret', sensitive: true, type: 'string', value: null },
-        'a sensitive output has no value in the API',
+        { name: 'secret', sensitive: true, type: 'string', 'detailed-type': 'string', value: null },
+        'a sensitive output has no value in the list',
       );
     });
 

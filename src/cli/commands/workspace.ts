@@ -1,6 +1,6 @@
 // `outpost workspace …`: create, list and inspect workspaces.
 import { Option, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { engines } from '../../protocol/statuses.ts';
+import { engines, executionModes } from '../../protocol/statuses.ts';
 import type { OutpostApi } from '../api-client.ts';
 import { relatedId, type Workspace, type WorkspaceInput } from '../api-resources.ts';
 import { apiContext, type Cli } from '../command-context.ts';
@@ -8,6 +8,12 @@ import { UsageError } from '../exit-codes.ts';
 import { findPool, findWorkspace } from '../resource-lookup.ts';
 import { formatTimestamp } from '../table.ts';
 import { registerWorkspaceRepoCommands } from './workspace-repo.ts';
+
+/** `--tags a,b`: the tags; an empty string: none; absent: unchanged. */
+function tagsOption(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').map((tag) => tag.trim()).filter((tag) => tag !== '');
+}
 
 export function registerWorkspaceCommands(program: CommandUnknownOpts, cli: Cli): void {
   const workspace = program
@@ -33,9 +39,12 @@ Examples:
     .option('--engine-version <version>', 'engine version, e.g. 1.9.0 (default: the server\'s choice)')
     .option('--working-directory <dir>', 'directory of the root module inside the uploaded configuration')
     .option('--auto-apply', 'apply runs without waiting for confirmation')
+    .addOption(new Option('--execution-mode <mode>', 'agent: runs go to its pool; local: the tofu CLI runs the engine, only state and locking live here').choices(executionModes))
+    .option('--tags <tags>', 'comma-separated tags (the tofu CLI\'s cloud block selects workspaces by them)')
     .addHelpText('after', `
 Examples:
   outpost workspace create network --pool production
+  outpost workspace create laptop-dev --execution-mode local --tags dev,network
   outpost workspace create legacy --engine terraform --engine-version 1.5.7 --working-directory envs/prod`)
     .action(async (name, options, command) => {
       const { api, org, out } = apiContext(cli, command);
@@ -47,6 +56,8 @@ Examples:
         'working-directory': options.workingDirectory,
         'auto-apply': options.autoApply === true ? true : undefined,
         'agent-pool-id': pool?.id,
+        'execution-mode': options.executionMode,
+        'tag-names': tagsOption(options.tags),
       };
       const created = await api.createWorkspace(org, input);
       out.result(created, () => out.line(`Created workspace ${created.attributes.name} (${created.id}).`));
@@ -61,12 +72,15 @@ Examples:
     .option('--engine-version <version>', 'engine version, e.g. 1.9.0')
     .option('--working-directory <dir>', 'directory of the root module inside the uploaded configuration')
     .addOption(new Option('--auto-apply <yes|no>', 'apply runs without waiting for confirmation').choices(['yes', 'no']))
+    .addOption(new Option('--execution-mode <mode>', 'agent: runs go to its pool; local: the tofu CLI runs the engine').choices(executionModes))
+    .option('--tags <tags>', 'comma-separated tags, replacing the current ones (an empty string removes all)')
     .addHelpText('after', `
 Only the settings given change.
 
 Examples:
   outpost workspace update network --pool production
-  outpost workspace update network --engine-version 1.10.0 --auto-apply yes`)
+  outpost workspace update network --engine-version 1.10.0 --auto-apply yes
+  outpost workspace update network --execution-mode local --tags network,prod`)
     .action(async (name, options, command) => {
       const { api, org, out } = apiContext(cli, command);
       const found = await findWorkspace(api, org, name);
@@ -77,9 +91,11 @@ Examples:
         'working-directory': options.workingDirectory,
         'auto-apply': options.autoApply === undefined ? undefined : options.autoApply === 'yes',
         'agent-pool-id': pool?.id,
+        'execution-mode': options.executionMode,
+        'tag-names': tagsOption(options.tags),
       };
       if (Object.values(input).every((value) => value === undefined)) {
-        throw new UsageError('nothing to change: give at least one of --pool, --engine, --engine-version, --working-directory, --auto-apply');
+        throw new UsageError('nothing to change: give at least one of --pool, --engine, --engine-version, --working-directory, --auto-apply, --execution-mode, --tags');
       }
       const updated = await api.updateWorkspace(found.id, input);
       out.result(updated, () => out.line(`Updated workspace ${updated.attributes.name}.`));

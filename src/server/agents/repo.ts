@@ -57,6 +57,8 @@ export async function listAgents(db: Kysely<Database>, poolId: string): Promise<
     .where('pool_id', '=', poolId)
     .where('deregistered_at', 'is', null)
     .orderBy('registered_at', 'desc')
+    // A fixed order for ties, so pages do not overlap.
+    .orderBy('id')
     .execute();
   return rows.map((row) => ({ ...row, running_jobs: Number(row.running_jobs ?? 0) }));
 }

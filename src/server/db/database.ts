@@ -10,6 +10,7 @@ import { openNodeSqlite } from './node-sqlite.ts';
 import { initialMigration } from './migrations/0001-initial.ts';
 import { poolWebhooksMigration } from './migrations/0002-pool-webhooks.ts';
 import { vcsMigration } from './migrations/0003-vcs.ts';
+import { tfeClientsMigration } from './migrations/0004-tfe-clients.ts';
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -94,6 +95,7 @@ async function migrate(kysely: Kysely<Database>, dialect: DialectName): Promise<
       '0001-initial': initialMigration(dialect === 'postgres' ? 'bytea' : 'blob'),
       '0002-pool-webhooks': poolWebhooksMigration,
       '0003-vcs': vcsMigration,
+      '0004-tfe-clients': tfeClientsMigration,
     }),
   });
   const { error, results } = await migrator.migrateToLatest();

@@ -15,7 +15,7 @@
 // adds, drops or changes a column the interfaces do not (or the reverse)
 // fails that test. Types vanish at run time; this list is the part of them
 // that a test can read.
-import type { AgentStatus, Engine, JobKind, JobStatus, PoolKind, RunStatus } from '../../protocol/statuses.ts';
+import type { AgentStatus, Engine, ExecutionMode, JobKind, JobStatus, PoolKind, RunStatus } from '../../protocol/statuses.ts';
 import { vcsSchemaColumns, type VcsTables } from './schema-vcs.ts';
 
 export type Flag = 0 | 1;
@@ -82,6 +82,14 @@ export interface WorkspacesTable {
   current_run_id: string | null;
   created_at: number;
   updated_at: number;
+  /** `agent`: runs go to the workspace's pool; `local`: the CLI runs the engine, and only state and its lock live here. */
+  execution_mode: ExecutionMode;
+  description: string;
+}
+
+export interface WorkspaceTagsTable {
+  workspace_id: string;
+  tag: string;
 }
 
 export interface VariablesTable {
@@ -108,6 +116,10 @@ export interface ConfigurationVersionsTable {
   source: string;
   /** JSON of the commit a VCS configuration version is (src/server/vcs/ingress.ts); null for uploads. */
   ingress: string | null;
+  /** Runs of it are plan-only (what `tofu plan` uploads). */
+  speculative: Flag;
+  /** Its upload queues a run at once. */
+  auto_queue_runs: Flag;
 }
 
 export interface RunsTable {
@@ -127,6 +139,10 @@ export interface RunsTable {
   error_message: string | null;
   /** JSON object: status → epoch ms when the run entered it. */
   status_timestamps: string;
+  /** Who asked for it, TFE's names: `tfe-api`, `tfe-configuration-version` (a commit), `tfe-cli` (the tofu CLI). */
+  source: string;
+  /** JSON of the engine's plan options (protocol/agent-api.ts planOptions); null: none. */
+  plan_options: string | null;
   created_at: number;
   updated_at: number;
 }
@@ -182,6 +198,8 @@ export interface StateLocksTable {
   info: string;
   job_id: string | null;
   created_at: number;
+  /** The API token of a user who locked the workspace (TFE's workspace lock); null for a job's lock. */
+  token_id: string | null;
 }
 
 export interface PoolWebhooksTable {
@@ -233,6 +251,7 @@ export interface Database extends VcsTables {
   pool_tokens: PoolTokensTable;
   agents: AgentsTable;
   workspaces: WorkspacesTable;
+  workspace_tags: WorkspaceTagsTable;
   variables: VariablesTable;
   configuration_versions: ConfigurationVersionsTable;
   runs: RunsTable;
@@ -282,21 +301,22 @@ export const schemaColumns = {
   },
   workspaces: {
     id: 'text', organization_id: 'text', name: 'text', engine: 'text', engine_version: 'text', working_directory: 'text', pool_id: 'text null',
-    auto_apply: 'integer', current_run_id: 'text null', created_at: 'bigint', updated_at: 'bigint',
+    auto_apply: 'integer', current_run_id: 'text null', created_at: 'bigint', updated_at: 'bigint', execution_mode: 'text', description: 'text',
   },
+  workspace_tags: { workspace_id: 'text', tag: 'text' },
   variables: {
     id: 'text', workspace_id: 'text', key: 'text', value: 'text', category: 'text', hcl: 'integer', sensitive: 'integer', description: 'text',
     created_at: 'bigint', updated_at: 'bigint',
   },
   configuration_versions: {
     id: 'text', workspace_id: 'text', status: 'text', size: 'bigint null', created_at: 'bigint', uploaded_at: 'bigint null', source: 'text',
-    ingress: 'text null',
+    ingress: 'text null', speculative: 'integer', auto_queue_runs: 'integer',
   },
   runs: {
     id: 'text', workspace_id: 'text', configuration_version_id: 'text', status: 'text', message: 'text', is_destroy: 'integer',
     plan_only: 'integer', auto_apply: 'integer', has_changes: 'integer null', resource_additions: 'integer null',
     resource_changes: 'integer null', resource_destructions: 'integer null', error_code: 'text null', error_message: 'text null',
-    status_timestamps: 'text', created_at: 'bigint', updated_at: 'bigint',
+    status_timestamps: 'text', created_at: 'bigint', updated_at: 'bigint', source: 'text', plan_options: 'text null',
   },
   jobs: {
     id: 'text', run_id: 'text', pool_id: 'text', kind: 'text', status: 'text', attempt: 'integer', queued_count: 'integer', agent_id: 'text null',
@@ -309,7 +329,7 @@ export const schemaColumns = {
     id: 'text', workspace_id: 'text', run_id: 'text null', serial: 'bigint', lineage: 'text', size: 'bigint', sha256: 'text', outputs: 'text',
     created_at: 'bigint',
   },
-  state_locks: { workspace_id: 'text', lock_id: 'text', info: 'text', job_id: 'text null', created_at: 'bigint' },
+  state_locks: { workspace_id: 'text', lock_id: 'text', info: 'text', job_id: 'text null', created_at: 'bigint', token_id: 'text null' },
   pool_webhooks: {
     pool_id: 'text', url: 'text', headers: 'text', enabled: 'integer', signing_secret: 'text', previous_secret: 'text null',
     previous_secret_expires_at: 'bigint null', deliveries_per_minute: 'integer', claim_timeout_ms: 'bigint', created_at: 'bigint', updated_at: 'bigint',

@@ -67,6 +67,8 @@ async function fixture(db: Kysely<Database>): Promise<Fixture> {
         current_run_id: null,
         created_at: 0,
         updated_at: 0,
+        execution_mode: 'agent',
+        description: '',
       });
       workspaces.set(key, id);
     }
@@ -97,6 +99,8 @@ async function fixture(db: Kysely<Database>): Promise<Fixture> {
         status_timestamps: '{}',
         created_at: createdAt,
         updated_at: createdAt,
+        source: 'tfe-api',
+        plan_options: null,
       });
       const id = newId('job');
       await insertQueuedJob(db, { id, runId, poolId: pool, kind: 'plan', createdAt });

@@ -18,6 +18,7 @@ import { onJobEnded } from '../runs/service.ts';
 import { deleteLocksOfJob } from '../state/repo.ts';
 import { inTransaction, type Effects } from '../transaction.ts';
 import { variablesForJob } from '../variables/service.ts';
+import { jobOptionsOf } from '../runs/options.ts';
 import { findWorkspace, type WorkspaceRow } from '../workspaces/repo.ts';
 import * as repo from './repo.ts';
 
@@ -158,7 +159,7 @@ export async function jobSpecOf(ctx: ServerContext, { job, run, workspace }: Job
     plan_only: run.plan_only === 1,
     workspace: { id: workspace.id, name: workspace.name, working_directory: workspace.working_directory },
     engine: { name: workspace.engine, version: workspace.engine_version },
-    variables: await variablesForJob(ctx, workspace.id),
+    ...jobOptionsOf(ctx, run.plan_options, await variablesForJob(ctx, workspace.id)),
   };
 }
 

@@ -6,10 +6,10 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ServerContext } from '../context.ts';
 import { authenticateApi } from '../http/auth.ts';
-import type { Phase } from '../../protocol/api-resources.ts';
-import { parseBody, relation } from '../http/json-api.ts';
-import { phaseStatus } from '../runs/lifecycle.ts';
-import { followPhaseLog, planJsonOutput, readPhaseLog, requirePhase } from './service.ts';
+import { parseBody } from '../http/json-api.ts';
+import { signedRoutePrefix, type SignedParams } from '../http/signed-urls.ts';
+import { logObject, phasePaths, presentPhase } from './presenter.ts';
+import { findPhase, followPhaseLog, phaseStillOpen, planJsonOutput, readFramedPhaseLog, readPhaseLog, requirePhase } from './service.ts';
 
 const logQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
@@ -19,28 +19,26 @@ const logQuery = z.object({
 
 export function logRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const phases = [
-    { kind: 'plan', path: 'plans', type: 'plans' },
-    { kind: 'apply', path: 'applies', type: 'applies' },
+    { kind: 'plan', path: phasePaths.plan },
+    { kind: 'apply', path: phasePaths.apply },
   ] as const;
 
   for (const phase of phases) {
     app.get<{ Params: { id: string } }>(`/api/v2/${phase.path}/:id`, async (request) => {
       const principal = await authenticateApi(ctx, request);
       const { run, job } = await requirePhase(ctx, principal, request.params.id, phase.kind);
-      const resource: Phase = {
-        id: request.params.id,
-        type: phase.type,
-        attributes: {
-          status: phaseStatus(run.status, phase.kind, job?.status),
-          'has-changes': phase.kind === 'plan' && run.has_changes !== null ? run.has_changes === 1 : null,
-          'resource-additions': run.resource_additions,
-          'resource-changes': run.resource_changes,
-          'resource-destructions': run.resource_destructions,
-          'log-read-url': `${ctx.publicUrl}/api/v2/${phase.path}/${request.params.id}/logs`,
-        },
-        relationships: { run: relation('runs', run.id) },
-      };
-      return { data: resource };
+      return { data: presentPhase(ctx, run, job, phase.kind) };
+    });
+
+    // The pre-signed log URL: TFE's framing, no token. It stays good while
+    // the phase runs, however long that takes (see signed-urls.ts).
+    app.get<{ Params: SignedParams & { id: string } }>(`${signedRoutePrefix}${phase.path}/:id/logs`, async (request, reply) => {
+      const { id } = request.params;
+      await ctx.signer.verifyWhileLive('GET', logObject(phase.kind, id), request.params.grant, ctx.now(), () => phaseStillOpen(ctx, id, phase.kind));
+      const run = await findPhase(ctx, id, phase.kind);
+      const query = parseBody(logQuery, request.query);
+      const data = await readFramedPhaseLog(ctx, run.id, phase.kind, query.offset, query.limit);
+      return reply.header('content-type', 'text/plain; charset=utf-8').header('cache-control', 'no-store').send(data);
     });
 
     app.get<{ Params: { id: string } }>(`/api/v2/${phase.path}/:id/logs`, async (request, reply) => {

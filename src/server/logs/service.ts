@@ -60,6 +60,42 @@ export async function readPhaseLog(ctx: ServerContext, run: RunRow, kind: JobKin
   return readLog(ctx.db, run.id, kind, offset, limit);
 }
 
+/** A plan or apply by id, for a request whose pre-signed URL already proves what it may read. */
+export async function findPhase(ctx: ServerContext, phaseId: string, kind: JobKind): Promise<RunRow> {
+  const runId = runIdOfPhase(phaseId);
+  const run = runId && phaseId.startsWith(kind === 'plan' ? 'plan-' : 'apply-') ? await findRun(ctx.db, runId) : undefined;
+  if (!run) throw new OutpostError('not_found', `${kind} ${phaseId} not found`);
+  return run;
+}
+
+const startOfText = Buffer.from([0x02]);
+const endOfText = Buffer.from([0x03]);
+
+/**
+ * A phase's log as TFE's log URLs serve it, for go-tfe's LogReader: an STX
+ * byte before the log and an ETX byte after it once the phase can write no
+ * more; offsets count those bytes too. The reader stops at ETX, so it is
+ * sent only when the phase is over and this read reaches the log's end.
+ */
+export async function readFramedPhaseLog(ctx: ServerContext, runId: string, kind: JobKind, offset: number, limit: number): Promise<Buffer> {
+  const run = await findRun(ctx.db, runId);
+  // Checked before reading: what was appended before the phase closed is then in this read.
+  const over = !run || !phaseOpen(kind, run.status);
+  const head = offset === 0 ? startOfText : Buffer.alloc(0);
+  const from = Math.max(0, offset - 1);
+  const body = await readLog(ctx.db, runId, kind, from, Math.max(0, limit - head.length));
+  const parts = [head, body];
+  if (over && head.length + body.length < limit && from + body.length >= (await logSize(ctx.db, runId, kind))) parts.push(endOfText);
+  return Buffer.concat(parts);
+}
+
+/** Whether a phase can still write to its log: a pre-signed log URL stays good while it can (runs outlast any expiry). */
+export async function phaseStillOpen(ctx: ServerContext, phaseId: string, kind: JobKind): Promise<boolean> {
+  const runId = runIdOfPhase(phaseId);
+  const run = runId ? await findRun(ctx.db, runId) : undefined;
+  return run !== undefined && phaseOpen(kind, run.status);
+}
+
 /** The JSON rendering of a plan the caller may see, as the job operation uploaded it. */
 export async function planJsonOutput(ctx: ServerContext, principal: ApiPrincipal, planId: string): Promise<Buffer> {
   const runId = runIdOfPhase(planId);

@@ -34,6 +34,19 @@ export async function findPoolByName(db: Kysely<Database>, organizationId: strin
   return db.selectFrom('agent_pools').selectAll().where('organization_id', '=', organizationId).where('name', '=', name).executeTakeFirst();
 }
 
+export async function renamePool(db: Kysely<Database>, id: string, name: string): Promise<void> {
+  await db.updateTable('agent_pools').set({ name }).where('id', '=', id).execute();
+}
+
+/** The ids of the workspaces each of these pools serves (TFE's `workspaces` relationship), by name. */
+export async function workspaceIdsByPool(db: Kysely<Database>, poolIds: readonly string[]): Promise<Map<string, string[]>> {
+  const byPool = new Map<string, string[]>(poolIds.map((id) => [id, []]));
+  if (poolIds.length === 0) return byPool;
+  const rows = await db.selectFrom('workspaces').select(['id', 'pool_id']).where('pool_id', 'in', [...poolIds]).orderBy('name').execute();
+  for (const row of rows) if (row.pool_id) byPool.get(row.pool_id)?.push(row.id);
+  return byPool;
+}
+
 export async function insertPool(db: Kysely<Database>, row: AgentPoolsTable): Promise<void> {
   await db.insertInto('agent_pools').values(row).execute();
 }
@@ -58,7 +71,7 @@ export async function insertPoolToken(db: Kysely<Database>, row: PoolTokensTable
 }
 
 export async function listPoolTokens(db: Kysely<Database>, poolId: string): Promise<PoolTokenRow[]> {
-  return db.selectFrom('pool_tokens').selectAll().where('pool_id', '=', poolId).orderBy('created_at').execute();
+  return db.selectFrom('pool_tokens').selectAll().where('pool_id', '=', poolId).orderBy('created_at').orderBy('id').execute();
 }
 
 export async function findPoolToken(db: Kysely<Database>, id: string): Promise<PoolTokenRow | undefined> {

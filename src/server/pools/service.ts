@@ -17,9 +17,13 @@ export async function requirePool(ctx: ServerContext, principal: ApiPrincipal, i
   return pool;
 }
 
-export async function listPools(ctx: ServerContext, principal: ApiPrincipal, org: string): Promise<repo.PoolRow[]> {
+/** The organization's pools by name; `nameContains` keeps those whose name holds it, ignoring case (TFE's `q`). */
+export async function listPools(ctx: ServerContext, principal: ApiPrincipal, org: string, nameContains?: string): Promise<repo.PoolRow[]> {
   const { id } = await requireOrganization(ctx, principal, org);
-  return repo.listPools(ctx.db, id);
+  const rows = await repo.listPools(ctx.db, id);
+  // Matched here, not with LIKE: the query may hold % or _, and SQLite and PostgreSQL differ on case.
+  const needle = nameContains?.toLowerCase();
+  return needle ? rows.filter((row) => row.name.toLowerCase().includes(needle)) : rows;
 }
 
 /** Creates a pool in an organization the caller may act in (requireOrganization); names are unique per organization. */
@@ -28,6 +32,14 @@ export async function createPool(ctx: ServerContext, org: OrganizationRow, name:
   const id = newId('apool');
   await uniqueWrite(() => repo.insertPool(ctx.db, { id, organization_id: org.id, name, kind, created_at: ctx.now() }), `agent pool ${name} already exists`);
   return (await repo.findPool(ctx.db, id))!;
+}
+
+/** Renames a pool; names stay unique per organization. */
+export async function renamePool(ctx: ServerContext, pool: repo.PoolRow, name: string): Promise<repo.PoolRow> {
+  if (name === pool.name) return pool;
+  if (await repo.findPoolByName(ctx.db, pool.organization_id, name)) throw new OutpostError('already_exists', `agent pool ${name} already exists`);
+  await uniqueWrite(() => repo.renamePool(ctx.db, pool.id, name), `agent pool ${name} already exists`);
+  return (await repo.findPool(ctx.db, pool.id))!;
 }
 
 export async function deletePool(ctx: ServerContext, principal: ApiPrincipal, id: string): Promise<void> {
@@ -62,10 +74,17 @@ export async function listPoolTokens(ctx: ServerContext, principal: ApiPrincipal
   return repo.listPoolTokens(ctx.db, pool.id);
 }
 
-export async function revokePoolToken(ctx: ServerContext, principal: ApiPrincipal, tokenId: string): Promise<void> {
+/** One token of a pool in the caller's organization; another organization's is not found, as an unknown one. */
+export async function requirePoolToken(ctx: ServerContext, principal: ApiPrincipal, tokenId: string): Promise<repo.PoolTokenRow> {
   const token = await repo.findPoolToken(ctx.db, tokenId);
   if (!token) throw new OutpostError('not_found', `token ${tokenId} not found`);
-  await requirePool(ctx, principal, token.pool_id);
+  const pool = await repo.findPool(ctx.db, token.pool_id);
+  if (pool?.organization_id !== principal.organizationId) throw new OutpostError('not_found', `token ${tokenId} not found`);
+  return token;
+}
+
+export async function revokePoolToken(ctx: ServerContext, principal: ApiPrincipal, tokenId: string): Promise<void> {
+  const token = await requirePoolToken(ctx, principal, tokenId);
   await repo.revokePoolToken(ctx.db, token.id, ctx.now());
   // Wake the long-polls of this token's agents, idle or busy (a busy agent
   // waits on its own topic only): each re-authenticates and ends with 401
@@ -83,4 +102,9 @@ export async function acceptPoolToken(ctx: ServerContext, secret: string): Promi
 
 export async function recordPoolTokenUse(ctx: ServerContext, token: repo.PoolTokenRow): Promise<void> {
   await repo.recordPoolTokenUse(ctx.db, token.id, ctx.now());
+}
+
+/** The ids of the workspaces each pool serves, by pool id (for the pool resources' `workspaces`). */
+export function workspaceIdsOfPools(ctx: ServerContext, poolIds: readonly string[]): Promise<Map<string, string[]>> {
+  return repo.workspaceIdsByPool(ctx.db, poolIds);
 }

@@ -13,6 +13,20 @@ export async function listRuns(db: Kysely<Database>, workspaceId: string, limit:
   return db.selectFrom('runs').selectAll().where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit).execute();
 }
 
+/** The runs of an organization in one of `statuses`, oldest first (TFE's run queue). */
+export async function listRunsOfOrganization(db: Kysely<Database>, organizationId: string, statuses: readonly RunStatus[], limit: number): Promise<RunRow[]> {
+  return db
+    .selectFrom('runs')
+    .selectAll('runs')
+    .innerJoin('workspaces', 'workspaces.id', 'runs.workspace_id')
+    .where('workspaces.organization_id', '=', organizationId)
+    .where('runs.status', 'in', [...statuses])
+    .orderBy('runs.created_at')
+    .orderBy('runs.id')
+    .limit(limit)
+    .execute();
+}
+
 export async function insertRun(db: Kysely<Database>, row: RunsTable): Promise<void> {
   await db.insertInto('runs').values(row).execute();
 }

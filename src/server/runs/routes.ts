@@ -1,66 +1,61 @@
-// Runs (TFE: runs and their actions).
-import type { FastifyInstance } from 'fastify';
+// Runs (TFE: runs, their actions and events). Lists take TFE's filters and
+// pagination; `include=` embeds the workspace, plan, apply and
+// configuration version, as go-tfe asks for them.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { ingressOf } from '../configuration-versions/service.ts';
-import type { ServerContext } from '../context.ts';
-import { authenticateApi } from '../http/auth.ts';
 import { runInput } from '../../protocol/api-inputs.ts';
 import type { Run } from '../../protocol/api-resources.ts';
-import { isErrorCode } from '../../protocol/errors.ts';
-import { iso, parseBody, relation } from '../http/json-api.ts';
-import { applyIdOf, planIdOf } from '../ids.ts';
+import { OutpostError } from '../../protocol/errors.ts';
+import { runStatuses } from '../../protocol/statuses.ts';
+import type { ServerContext } from '../context.ts';
+import { authenticateApi } from '../http/auth.ts';
+import { parseBody } from '../http/json-api.ts';
+import { paginate } from '../http/pagination.ts';
+import { runSourceOf, tfeClientOf } from '../http/tfe-clients.ts';
 import type { ApiPrincipal } from '../organizations/service.ts';
 import { requireWorkspace } from '../workspaces/service.ts';
+import { includedOf, includeQuery, parseInclude, runIncludes } from './included.ts';
+import { planOptionsOf } from './options.ts';
+import { presentRunEvents, presentRuns } from './presenter.ts';
 import type { RunRow } from './repo.ts';
-import { cancelRun, confirmRun, discardRun, listRuns, requestRun, requireRun } from './service.ts';
+import { cancelRun, confirmRun, discardRun, listRuns, requestRun, requireRun, runCapacityOf, runQueueOf } from './service.ts';
 
 const ref = (type: string) => z.object({ data: z.object({ type: z.literal(type), id: z.string().min(1) }) });
 const createRunBody = z.object({
   data: z.object({
     type: z.literal('runs'),
     attributes: runInput.default({}),
-    relationships: z.object({ workspace: ref('workspaces'), 'configuration-version': ref('configuration-versions').optional() }),
+    // go-tfe sends `configuration-version: {data: null}` when none is given: the newest upload then runs.
+    relationships: z.object({ workspace: ref('workspaces'), 'configuration-version': ref('configuration-versions').or(z.object({ data: z.null() })).optional() }),
   }),
 });
-const listQuery = z.object({ 'page[size]': z.coerce.number().int().min(1).max(100).default(20) });
 
-/** Runs as the API shows them, each with the commit it is of (for runs from version control). */
-async function presentAll(ctx: ServerContext, rows: RunRow[]): Promise<Run[]> {
-  const commits = await ingressOf(ctx, rows.map((row) => row.configuration_version_id));
-  return rows.map((row) => {
-    const run = present(row);
-    const ingress = commits.get(row.configuration_version_id) ?? null;
-    return { ...run, attributes: { ...run.attributes, source: ingress ? 'tfe-configuration-version' : 'tfe-api', 'ingress-attributes': ingress } };
-  });
+const csv = (allowed?: readonly string[]) =>
+  z
+    .string()
+    .max(1024)
+    .transform((value) => value.split(',').map((item) => item.trim()).filter((item) => item !== ''))
+    .refine((items) => !allowed || items.every((item) => allowed.includes(item)), `expected a comma-separated list of: ${allowed?.join(', ') ?? ''}`)
+    .optional();
+const operations = ['plan_only', 'plan_and_apply', 'destroy', 'refresh_only'] as const;
+const listQuery = includeQuery.extend({
+  'filter[status]': csv(runStatuses),
+  'filter[operation]': csv(operations),
+  'filter[source]': csv(),
+});
+
+/** TFE's operation of a run, for `filter[operation]`. */
+function operationOf(row: RunRow): (typeof operations)[number] {
+  if (row.is_destroy === 1) return 'destroy';
+  if (planOptionsOf(row.plan_options).refresh_only) return 'refresh_only';
+  return row.plan_only === 1 ? 'plan_only' : 'plan_and_apply';
 }
 
-function present(row: RunRow): Run {
-  return {
-    id: row.id,
-    type: 'runs',
-    attributes: {
-      status: row.status,
-      message: row.message,
-      'is-destroy': row.is_destroy === 1,
-      'plan-only': row.plan_only === 1,
-      'auto-apply': row.auto_apply === 1,
-      'has-changes': row.has_changes === null ? null : row.has_changes === 1,
-      'resource-additions': row.resource_additions,
-      'resource-changes': row.resource_changes,
-      'resource-destructions': row.resource_destructions,
-      // Codes are written from the catalogue; one this server does not know (written by a newer replica) shows as internal.
-      'error-code': row.error_code === null ? null : isErrorCode(row.error_code) ? row.error_code : 'internal',
-      'error-message': row.error_message,
-      'created-at': iso(row.created_at),
-      'status-timestamps': JSON.parse(row.status_timestamps) as Record<string, string>,
-    },
-    relationships: {
-      workspace: relation('workspaces', row.workspace_id),
-      'configuration-version': relation('configuration-versions', row.configuration_version_id),
-      plan: relation('plans', planIdOf(row.id)),
-      apply: relation('applies', applyIdOf(row.id)),
-    },
-  };
+async function runDocument(ctx: ServerContext, request: FastifyRequest, row: RunRow): Promise<{ data: Run; included?: unknown[] }> {
+  const include = parseInclude(parseBody(includeQuery, request.query ?? {}).include, runIncludes);
+  const [data] = (await presentRuns(ctx, [row])) as [Run];
+  const included = await includedOf(ctx, [row], include);
+  return included.length > 0 ? { data, included } : { data };
 }
 
 export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
@@ -69,25 +64,67 @@ export function runRoutes(app: FastifyInstance, ctx: ServerContext): void {
     const { attributes, relationships } = parseBody(createRunBody, request.body).data;
     const run = await requestRun(ctx, principal, {
       workspaceId: relationships.workspace.data.id,
-      configurationVersionId: relationships['configuration-version']?.data.id,
+      configurationVersionId: relationships['configuration-version']?.data?.id,
       message: attributes.message,
       isDestroy: attributes['is-destroy'],
       planOnly: attributes['plan-only'],
       autoApply: attributes['auto-apply'],
+      source: runSourceOf(tfeClientOf(request)),
+      options: {
+        refresh: attributes.refresh ?? true,
+        refresh_only: attributes['refresh-only'] ?? false,
+        targets: attributes['target-addrs'] ?? [],
+        replace: attributes['replace-addrs'] ?? [],
+        variables: attributes.variables ?? [],
+      },
     });
-    return reply.status(201).send({ data: (await presentAll(ctx, [run]))[0] });
+    return reply.status(201).send(await runDocument(ctx, request, run));
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/runs/:id', async (request) => {
     const principal = await authenticateApi(ctx, request);
-    return { data: (await presentAll(ctx, [await requireRun(ctx, principal, request.params.id)]))[0] };
+    return runDocument(ctx, request, await requireRun(ctx, principal, request.params.id));
   });
 
   app.get<{ Params: { id: string } }>('/api/v2/workspaces/:id/runs', async (request) => {
     const principal = await authenticateApi(ctx, request);
     const workspace = await requireWorkspace(ctx, principal, request.params.id);
-    const { 'page[size]': size } = parseBody(listQuery, request.query);
-    return { data: await presentAll(ctx, await listRuns(ctx, workspace, size)) };
+    const query = parseBody(listQuery, request.query ?? {});
+    const statuses = query['filter[status]'];
+    const kinds = query['filter[operation]'];
+    const sources = query['filter[source]'];
+    const rows = (await listRuns(ctx, workspace))
+      .filter((row) => !statuses?.length || statuses.includes(row.status))
+      .filter((row) => !kinds?.length || kinds.includes(operationOf(row)))
+      .filter((row) => !sources?.length || sources.includes(row.source));
+    const page = paginate(ctx, request, rows);
+    const included = await includedOf(ctx, page.items, parseInclude(query.include, runIncludes));
+    return { data: await presentRuns(ctx, page.items), ...(included.length > 0 ? { included } : {}), meta: page.meta, links: page.links };
+  });
+
+  // What the tofu CLI asks while its run is pending: where it stands.
+  app.get<{ Params: { org: string } }>('/api/v2/organizations/:org/runs/queue', async (request) => {
+    const principal = await authenticateApi(ctx, request);
+    const page = paginate(ctx, request, await runQueueOf(ctx, principal, request.params.org));
+    return { data: await presentRuns(ctx, page.items), meta: page.meta, links: page.links };
+  });
+
+  app.get<{ Params: { org: string } }>('/api/v2/organizations/:org/capacity', async (request) => {
+    const principal = await authenticateApi(ctx, request);
+    return { data: { id: request.params.org, type: 'organization-capacity', attributes: await runCapacityOf(ctx, principal, request.params.org) } };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v2/runs/:id/run-events', async (request) => {
+    const principal = await authenticateApi(ctx, request);
+    return { data: presentRunEvents(await requireRun(ctx, principal, request.params.id)) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v2/run-events/:id', async (request) => {
+    const principal = await authenticateApi(ctx, request);
+    const match = /^re-(run-.{16})-/.exec(request.params.id);
+    const event = match?.[1] ? presentRunEvents(await requireRun(ctx, principal, match[1])).find((item) => item.id === request.params.id) : undefined;
+    if (!event) throw new OutpostError('not_found', `run event ${request.params.id} not found`);
+    return { data: event };
   });
 
   const actions: Record<string, (principal: ApiPrincipal, id: string) => Promise<void>> = {

@@ -5,17 +5,19 @@ import type { Kysely } from 'kysely';
 import { OutpostError } from '../../protocol/errors.ts';
 import { activeJobStatuses, isActiveJobStatus, isFinalRunStatus, type JobKind, type RunStatus } from '../../protocol/statuses.ts';
 import type { JobResult } from '../../protocol/agent-api.ts';
-import { findConfigurationVersion } from '../configuration-versions/repo.ts';
+import { findConfigurationVersion, latestUploaded } from '../configuration-versions/repo.ts';
 import type { ServerContext } from '../context.ts';
 import type { Database } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import * as jobsRepo from '../jobs/repo.ts';
-import type { ApiPrincipal } from '../organizations/service.ts';
+import { requireOrganization, type ApiPrincipal } from '../organizations/service.ts';
 import { deleteLocksOfRun } from '../state/repo.ts';
+import { lockHolderOf } from '../state/workspace-lock.ts';
 import { inTransaction, type Effects } from '../transaction.ts';
 import { claimWorkspace, findWorkspace, lockWorkspaceRow, releaseWorkspace, type WorkspaceRow } from '../workspaces/repo.ts';
 import { requireWorkspace } from '../workspaces/service.ts';
 import { afterPlan, afterUnsuccessfulJob, cancelableStatuses, confirmableStatuses, discardableStatuses, queuedStatusOf } from './lifecycle.ts';
+import { storedRunOptions, type RunOptions } from './options.ts';
 import * as repo from './repo.ts';
 
 /** A run the caller may see: one of a workspace of its organization. */
@@ -26,9 +28,29 @@ export async function requireRun(ctx: ServerContext, principal: ApiPrincipal, id
   return run;
 }
 
-/** The runs of a workspace the caller may see (workspaces/service requireWorkspace), newest first. */
-export async function listRuns(ctx: ServerContext, workspace: WorkspaceRow, limit: number): Promise<repo.RunRow[]> {
-  return repo.listRuns(ctx.db, workspace.id, limit);
+/** A run by id, for a caller that already holds its workspace (a workspace's current run). */
+export async function findRunById(ctx: ServerContext, id: string): Promise<repo.RunRow | undefined> {
+  return repo.findRun(ctx.db, id);
+}
+
+/** The runs of a workspace the caller may see (workspaces/service requireWorkspace), newest first; the newest 10 000 at most. */
+export async function listRuns(ctx: ServerContext, workspace: WorkspaceRow): Promise<repo.RunRow[]> {
+  return repo.listRuns(ctx.db, workspace.id, 10_000);
+}
+
+const waitingStatuses: readonly RunStatus[] = ['pending', 'plan_queued', 'apply_queued'];
+const workingStatuses: readonly RunStatus[] = ['planning', 'applying'];
+
+/** The organization's runs that wait or work (TFE: runs/queue), oldest first; the first 10 000. */
+export async function runQueueOf(ctx: ServerContext, principal: ApiPrincipal, org: string): Promise<repo.RunRow[]> {
+  const { id } = await requireOrganization(ctx, principal, org);
+  return repo.listRunsOfOrganization(ctx.db, id, [...waitingStatuses, ...workingStatuses], 10_000);
+}
+
+/** How many of the organization's runs wait and how many work (TFE: organization capacity). */
+export async function runCapacityOf(ctx: ServerContext, principal: ApiPrincipal, org: string): Promise<{ pending: number; running: number }> {
+  const queue = await runQueueOf(ctx, principal, org);
+  return { pending: queue.filter((run) => waitingStatuses.includes(run.status)).length, running: queue.filter((run) => workingStatuses.includes(run.status)).length };
 }
 
 export interface RunRequest {
@@ -39,24 +61,70 @@ export interface RunRequest {
   planOnly: boolean | undefined;
   /** Unset: the workspace's setting. */
   autoApply: boolean | undefined;
+  /** TFE's name of who asked: `tfe-api`, or `tfe-cli` for the tofu CLI. */
+  source: string;
+  options: Partial<RunOptions>;
 }
 
 /** A run a user asks for: of an uploaded configuration version of the workspace, which must have an agent pool. */
 export async function requestRun(ctx: ServerContext, principal: ApiPrincipal, request: RunRequest): Promise<repo.RunRow> {
   const workspace = await requireWorkspace(ctx, principal, request.workspaceId);
   const cvId = request.configurationVersionId;
-  if (!cvId) throw new OutpostError('validation_failed', 'a run needs a configuration-version relationship');
-  const cv = await findConfigurationVersion(ctx.db, cvId);
+  // Without one, TFE runs the workspace's newest uploaded configuration.
+  const cv = cvId ? await findConfigurationVersion(ctx.db, cvId) : await latestUploaded(ctx.db, workspace.id);
+  if (!cvId && !cv) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no uploaded configuration version; upload one or name it in the configuration-version relationship`);
   if (!cv || cv.workspace_id !== workspace.id) throw new OutpostError('not_found', `configuration version ${cvId} not found in this workspace`);
   if (cv.status !== 'uploaded') throw new OutpostError('conflict', `configuration version ${cv.id} is ${cv.status}; upload it first`);
-  if (!workspace.pool_id) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no agent pool; assign one first`);
+  requireRemoteExecution(workspace);
+  // A speculative configuration version (what `tofu plan` uploads) only ever plans.
+  const planOnly = cv.speculative === 1 || (request.planOnly ?? false);
+  // A run could not write the state while a user holds the workspace's lock
+  // (TFE queues it; Outpost says so now rather than fail at the apply).
+  if (!planOnly && (await lockHolderOf(ctx, workspace.id))?.kind === 'user') {
+    throw new OutpostError('conflict', `workspace ${workspace.name} is locked by a user; unlock it before queueing a run that may apply (plans are fine)`);
+  }
   return createRun(ctx, {
     workspaceId: workspace.id,
     configurationVersionId: cv.id,
     message: request.message ?? 'Queued through the API',
     isDestroy: request.isDestroy ?? false,
-    planOnly: request.planOnly ?? false,
-    autoApply: request.autoApply ?? workspace.auto_apply === 1,
+    planOnly,
+    autoApply: !planOnly && (request.autoApply ?? workspace.auto_apply === 1),
+    source: request.source,
+    planOptions: storedRunOptions(ctx, request.options),
+  });
+}
+
+/** Runs need somewhere to execute: a workspace in local mode runs in the CLI, and one without a pool nowhere. */
+function requireRemoteExecution(workspace: WorkspaceRow): void {
+  if (workspace.execution_mode === 'local') {
+    throw new OutpostError('conflict', `workspace ${workspace.name} is in local execution mode: runs happen in the CLI, and only its state and lock live here`);
+  }
+  if (!workspace.pool_id) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no agent pool; assign one first`);
+}
+
+/** Refuses, before anything is stored, an upload whose auto-queued run could not be queued (local mode, no pool). */
+export async function requireRunsCanQueue(ctx: ServerContext, workspaceId: string): Promise<void> {
+  const workspace = await findWorkspace(ctx.db, workspaceId);
+  if (!workspace) throw new OutpostError('not_found', `workspace ${workspaceId} not found`);
+  requireRemoteExecution(workspace);
+}
+
+/** The run an upload to an auto-queuing configuration version queues (TFE's `auto-queue-runs`). */
+export async function queueRunOfUpload(ctx: ServerContext, cv: { id: string; workspace_id: string; speculative: number }): Promise<repo.RunRow> {
+  const workspace = await findWorkspace(ctx.db, cv.workspace_id);
+  if (!workspace) throw new OutpostError('not_found', `workspace ${cv.workspace_id} not found`);
+  requireRemoteExecution(workspace);
+  const planOnly = cv.speculative === 1;
+  return createRun(ctx, {
+    workspaceId: workspace.id,
+    configurationVersionId: cv.id,
+    message: 'Queued by the upload of a configuration version',
+    isDestroy: false,
+    planOnly,
+    autoApply: !planOnly && workspace.auto_apply === 1,
+    source: 'tfe-configuration-version',
+    planOptions: null,
   });
 }
 
@@ -68,7 +136,7 @@ export async function requestRun(ctx: ServerContext, principal: ApiPrincipal, re
 export async function queueRunOfCommit(ctx: ServerContext, input: { workspaceId: string; configurationVersionId: string; message: string; speculative: boolean }): Promise<repo.RunRow> {
   const workspace = await findWorkspace(ctx.db, input.workspaceId);
   if (!workspace) throw new OutpostError('not_found', `workspace ${input.workspaceId} not found`);
-  if (!workspace.pool_id) throw new OutpostError('validation_failed', `workspace ${workspace.name} has no agent pool; assign one first`);
+  requireRemoteExecution(workspace);
   return createRun(ctx, {
     workspaceId: workspace.id,
     configurationVersionId: input.configurationVersionId,
@@ -76,6 +144,8 @@ export async function queueRunOfCommit(ctx: ServerContext, input: { workspaceId:
     isDestroy: false,
     planOnly: input.speculative,
     autoApply: !input.speculative && workspace.auto_apply === 1,
+    source: 'tfe-configuration-version',
+    planOptions: null,
   });
 }
 
@@ -86,6 +156,9 @@ interface CreateRunInput {
   isDestroy: boolean;
   planOnly: boolean;
   autoApply: boolean;
+  source: string;
+  /** runs/options.ts storedRunOptions. */
+  planOptions: string | null;
 }
 
 async function createRun(ctx: ServerContext, input: CreateRunInput): Promise<repo.RunRow> {
@@ -109,6 +182,8 @@ async function createRun(ctx: ServerContext, input: CreateRunInput): Promise<rep
       status_timestamps: JSON.stringify({ 'pending-at': new Date(now).toISOString() }),
       created_at: now,
       updated_at: now,
+      source: input.source,
+      plan_options: input.planOptions,
     } as const;
     if (!input.planOnly) await lockWorkspaceRow(trx, ctx.dialect, input.workspaceId);
     await repo.insertRun(trx, run);

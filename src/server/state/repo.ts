@@ -16,8 +16,23 @@ export async function currentStateVersion(db: Kysely<Database>, workspaceId: str
     .executeTakeFirst();
 }
 
-export async function listStateVersions(db: Kysely<Database>, workspaceId: string, limit: number): Promise<StateVersionRow[]> {
-  return db.selectFrom('state_versions').selectAll().where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').orderBy('serial', 'desc').limit(limit).execute();
+/** A page of a workspace's state versions, newest first. */
+export async function listStateVersions(db: Kysely<Database>, workspaceId: string, offset: number, limit: number): Promise<StateVersionRow[]> {
+  return db
+    .selectFrom('state_versions')
+    .selectAll()
+    .where('workspace_id', '=', workspaceId)
+    .orderBy('created_at', 'desc')
+    .orderBy('serial', 'desc')
+    .orderBy('id', 'desc')
+    .offset(offset)
+    .limit(limit)
+    .execute();
+}
+
+export async function countStateVersions(db: Kysely<Database>, workspaceId: string): Promise<number> {
+  const row = await db.selectFrom('state_versions').select((eb) => eb.fn.countAll().as('count')).where('workspace_id', '=', workspaceId).executeTakeFirstOrThrow();
+  return Number(row.count);
 }
 
 export async function findStateVersion(db: Kysely<Database>, id: string): Promise<StateVersionRow | undefined> {
@@ -36,6 +51,34 @@ export async function findLock(db: Kysely<Database>, workspaceId: string): Promi
 export async function insertLock(db: Kysely<Database>, row: StateLocksTable): Promise<boolean> {
   const result = await db.insertInto('state_locks').values(row).onConflict((c) => c.column('workspace_id').doNothing()).executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
+/** The lock with, for a job's lock, the run of that job. */
+export async function findLockWithRun(db: Kysely<Database>, workspaceId: string): Promise<(StateLockRow & { run_id: string | null }) | undefined> {
+  return db
+    .selectFrom('state_locks')
+    .leftJoin('jobs', 'jobs.id', 'state_locks.job_id')
+    .selectAll('state_locks')
+    .select('jobs.run_id as run_id')
+    .where('state_locks.workspace_id', '=', workspaceId)
+    .executeTakeFirst();
+}
+
+/** Releases a user's lock: only the API token that took it matches. */
+export async function deleteTokenLock(db: Kysely<Database>, workspaceId: string, tokenId: string): Promise<boolean> {
+  const result = await db.deleteFrom('state_locks').where('workspace_id', '=', workspaceId).where('token_id', '=', tokenId).where('job_id', 'is', null).executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}
+
+/** Removes whatever lock the workspace has. */
+export async function deleteAnyLock(db: Kysely<Database>, workspaceId: string): Promise<boolean> {
+  const result = await db.deleteFrom('state_locks').where('workspace_id', '=', workspaceId).executeTakeFirst();
+  return Number(result.numDeletedRows) === 1;
+}
+
+export async function isRunOfWorkspace(db: Kysely<Database>, runId: string, workspaceId: string): Promise<boolean> {
+  const row = await db.selectFrom('runs').select('id').where('id', '=', runId).where('workspace_id', '=', workspaceId).executeTakeFirst();
+  return row !== undefined;
 }
 
 /** Releases the lock only when both the lock id and the job that took it match. */

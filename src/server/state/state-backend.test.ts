@@ -47,3 +47,18 @@ test('a state that is not a JSON object with serial and lineage is refused', asy
   const noLineage = await server.request('POST', agentPaths.jobState, { authorization: auth, body: '{"serial": 1}', contentType: 'application/json' });
   assert.equal(noLineage.status, 422, noLineage.text);
 });
+
+test('a state an apply wrote embeds its run with include=run, and the engine may rewrite its serial with other content', async () => {
+  const { workspaceId, session } = await setupWorkspace(server);
+  const runId = await queueRun(server, workspaceId);
+  const auth = basicAuth((await startApply(server, session, runId)).job_token);
+  for (const marker of ['a', 'b']) {
+    // The API's MD5 check (create-state-version.ts) is not the engine's: its http backend rewrites a serial as it likes.
+    const saved = await server.request('POST', agentPaths.jobState, { authorization: auth, body: `{"serial": 1, "lineage": "l", "outputs": {}, "m": "${marker}"}`, contentType: 'application/json' });
+    assert.equal(saved.status, 200, saved.text);
+  }
+  const current = await server.request('GET', `/api/v2/workspaces/${workspaceId}/current-state-version?include=run,outputs`);
+  assert.equal(current.status, 200, current.text);
+  assert.deepEqual(current.json.data.relationships.run.data, { id: runId, type: 'runs' });
+  assert.deepEqual((current.json.included as { id: string; type: string }[]).map(({ id, type }) => ({ id, type })), [{ id: runId, type: 'runs' }]);
+});

@@ -4,8 +4,48 @@ import type { Database, WorkspacesTable } from '../db/schema.ts';
 
 export type WorkspaceRow = Selectable<WorkspacesTable>;
 
-export async function listWorkspaces(db: Kysely<Database>, organizationId: string): Promise<WorkspaceRow[]> {
-  return db.selectFrom('workspaces').selectAll().where('organization_id', '=', organizationId).orderBy('name').execute();
+export interface WorkspaceFilter {
+  /** Part of the name (TFE's `search[name]`). */
+  nameContains?: string | undefined;
+  /** Tags a workspace must all have (`search[tags]`). */
+  tags?: readonly string[] | undefined;
+  /** Tags it must have none of (`search[exclude-tags]`). */
+  excludeTags?: readonly string[] | undefined;
+}
+
+export async function listWorkspaces(db: Kysely<Database>, organizationId: string, filter: WorkspaceFilter = {}): Promise<WorkspaceRow[]> {
+  let query = db.selectFrom('workspaces').selectAll().where('organization_id', '=', organizationId);
+  // Matched in code below, not with LIKE: a name may hold % or _, and SQLite and PostgreSQL differ on case.
+  const tags = filter.tags ?? [];
+  if (tags.length > 0) {
+    query = query.where('id', 'in', (eb) =>
+      eb.selectFrom('workspace_tags').select('workspace_id').where('tag', 'in', [...tags]).groupBy('workspace_id').having((h) => h.fn.countAll(), '=', tags.length),
+    );
+  }
+  const excluded = filter.excludeTags ?? [];
+  if (excluded.length > 0) query = query.where('id', 'not in', (eb) => eb.selectFrom('workspace_tags').select('workspace_id').where('tag', 'in', [...excluded]));
+  const rows = await query.orderBy('name').execute();
+  const needle = filter.nameContains?.toLowerCase();
+  return needle ? rows.filter((row) => row.name.toLowerCase().includes(needle)) : rows;
+}
+
+export async function tagsOf(db: Kysely<Database>, workspaceId: string): Promise<string[]> {
+  const rows = await db.selectFrom('workspace_tags').select('tag').where('workspace_id', '=', workspaceId).orderBy('tag').execute();
+  return rows.map((row) => row.tag);
+}
+
+export async function addTags(db: Kysely<Database>, workspaceId: string, tags: readonly string[]): Promise<void> {
+  if (tags.length === 0) return;
+  await db
+    .insertInto('workspace_tags')
+    .values(tags.map((tag) => ({ workspace_id: workspaceId, tag })))
+    .onConflict((oc) => oc.columns(['workspace_id', 'tag']).doNothing())
+    .execute();
+}
+
+export async function removeTags(db: Kysely<Database>, workspaceId: string, tags: readonly string[]): Promise<void> {
+  if (tags.length === 0) return;
+  await db.deleteFrom('workspace_tags').where('workspace_id', '=', workspaceId).where('tag', 'in', [...tags]).execute();
 }
 
 export async function findWorkspace(db: Kysely<Database>, id: string): Promise<WorkspaceRow | undefined> {
