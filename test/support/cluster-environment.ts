@@ -52,6 +52,8 @@ export interface ServerEnvironmentInput {
   readonly adminToken: string;
   /** PostgreSQL database URL; SQLite in the data dir when absent. */
   readonly databaseUrl?: string | undefined;
+  /** PEM files to serve HTTPS with; plain HTTP when absent. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string } | undefined;
   /** Overrides and additions, applied last. */
   readonly extra?: Readonly<Record<string, string>> | undefined;
   readonly inherited?: NodeJS.ProcessEnv | undefined;
@@ -67,6 +69,7 @@ export function serverEnvironment(input: ServerEnvironmentInput): Record<string,
     // Tests that kill agents should not wait for the production sweep.
     OUTPOST_SWEEP_INTERVAL: '1s',
     ...(input.databaseUrl === undefined ? {} : { OUTPOST_DATABASE_URL: input.databaseUrl }),
+    ...(input.tls === undefined ? {} : { OUTPOST_TLS_CERT: input.tls.certFile, OUTPOST_TLS_KEY: input.tls.keyFile }),
     ...input.extra,
   };
 }
@@ -78,6 +81,8 @@ export interface AgentEnvironmentInput {
   readonly dataDir: string;
   /** The engine binary the agent uses when it cannot download one. */
   readonly enginePath: string;
+  /** PEM of the CA a test server's certificate is from, when it serves HTTPS. */
+  readonly caFile?: string | undefined;
   readonly extra?: Readonly<Record<string, string>> | undefined;
   readonly inherited?: NodeJS.ProcessEnv | undefined;
 }
@@ -98,6 +103,10 @@ export function agentEnvironment(input: AgentEnvironmentInput): Record<string, s
     // A version the tests do not have must fail fast, not start a build from
     // source (test/e2e/fresh-clone.test.ts is the one that builds).
     OUTPOST_AGENT_ENGINE_BUILD: 'off',
+    // A server with a test CA's certificate is trusted as a company CA would
+    // be: by Node (the agent and its jobs) and by Go (the engine's http state
+    // backend, which reaches the server too).
+    ...(input.caFile === undefined ? {} : { NODE_EXTRA_CA_CERTS: input.caFile, SSL_CERT_FILE: input.caFile }),
     ...input.extra,
   };
 }

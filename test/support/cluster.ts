@@ -18,17 +18,19 @@ import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestContext } from 'node:test';
+import type { Dispatcher } from 'undici';
 import { agentEnvironment, cliCommand, generateAdminToken, serverEnvironment } from './cluster-environment.ts';
-import { callApi, type ApiOptions, type ApiResponse } from './json-api-client.ts';
+import { callApi, sendRequest, type ApiOptions, type ApiResponse } from './json-api-client.ts';
 import { freePort } from './ports.ts';
 import { createTestDatabase, type DatabaseBackend, type TestDatabase } from './postgres.ts';
 import { logTail, readLog, spawnLogged, type SpawnedProcess } from './spawned-process.ts';
+import { trustingDispatcher, type ServerTls } from './tls.ts';
 import { tofuBinary } from './toolchain.ts';
 
 export type { ApiOptions, ApiResponse } from './json-api-client.ts';
 
-export type TestHooks = Pick<TestContext, 'after'>;
+export type { TestHooks } from './test-hooks.ts';
+import type { TestHooks } from './test-hooks.ts';
 
 /** Something a test started that must be torn down when it ends. */
 export interface TestResource {
@@ -37,7 +39,10 @@ export interface TestResource {
 }
 
 export interface ServerHandle extends TestResource {
+  /** `https://127.0.0.1:<port>` when started with `tls`, else `http://…`. */
   readonly url: string;
+  /** The certificate files and CA the server was started with, when it serves HTTPS. */
+  readonly tls?: ServerTls | undefined;
   readonly adminToken: string;
   readonly backend: DatabaseBackend;
   readonly dataDir: string;
@@ -62,6 +67,11 @@ export interface ServerOptions {
   readonly entryPoint?: string;
   /** Address to listen on (default 127.0.0.1); 0.0.0.0 lets agents in a test's network namespace reach it. */
   readonly listenHost?: string;
+  /**
+   * Serve HTTPS with these files (OUTPOST_TLS_CERT, OUTPOST_TLS_KEY): the
+   * handle's url is https, and its readiness check and api() trust the CA.
+   */
+  readonly tls?: ServerTls;
 }
 
 const healthTimeoutMs = 30_000;
@@ -88,6 +98,8 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
   let database: TestDatabase | undefined;
   let current: SpawnedProcess | undefined;
   let cleanedUp = false;
+  // The test's own requests (readiness, api()) trust the test CA through this.
+  const dispatcher = options.tls ? trustingDispatcher(options.tls.caPem) : undefined;
 
   const cleanup = async (): Promise<void> => {
     if (cleanedUp) return;
@@ -97,6 +109,7 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
       await database?.drop();
     } finally {
       await removeTempDir(tempDir);
+      await dispatcher?.close();
     }
   };
 
@@ -105,13 +118,13 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
     if (options.backend === 'postgres') database = await createTestDatabase();
     // Picked last, just before the server binds it: the port is free only when picked.
     const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
+    const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     const listen: Record<string, string> = options.listenHost ? { OUTPOST_LISTEN: `${options.listenHost}:${port}` } : {};
-    const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, extra: { ...listen, ...options.env } });
+    const env = serverEnvironment({ dataDir, port, adminToken, databaseUrl: database?.url, tls: options.tls, extra: { ...listen, ...options.env } });
     const launch = async (): Promise<void> => {
       const listenedBefore = listeningLines(logFile);
       current = spawnLogged({ ...cliCommand(['server'], options.entryPoint), env, cwd: tempDir, logFile });
-      await waitUntilHealthy(url, current, logFile, listenedBefore);
+      await waitUntilHealthy(url, current, logFile, listenedBefore, dispatcher);
     };
     await launch();
     const running = (): SpawnedProcess => {
@@ -121,12 +134,14 @@ export async function startServer(options: ServerOptions): Promise<ServerHandle>
 
     const handle: ServerHandle = Object.assign(processControls(running, logFile, launch), {
       url,
+      tls: options.tls,
       adminToken,
       backend: options.backend,
       dataDir,
       logFile,
       database,
-      api: <T,>(method: string, urlPath: string, body?: unknown, apiOptions?: ApiOptions) => callApi<T>(url, adminToken, method, urlPath, body, apiOptions),
+      api: <T,>(method: string, urlPath: string, body?: unknown, apiOptions?: ApiOptions) =>
+        callApi<T>(url, adminToken, method, urlPath, body, { ...(dispatcher ? { dispatcher } : {}), ...apiOptions }),
       cleanup,
     });
     if (options.t) registerProcessCleanup(options.t, handle);
@@ -164,8 +179,11 @@ export interface AgentOptions {
   readonly wrapper?: readonly string[];
 }
 
-/** Starts `outpost agent run`; does not wait for it to register (check the API). */
-export async function startAgent(server: Pick<ServerHandle, 'url'>, options: AgentOptions): Promise<AgentHandle> {
+/**
+ * Starts `outpost agent run`; does not wait for it to register (check the API).
+ * An agent of a server that serves HTTPS trusts its test CA.
+ */
+export async function startAgent(server: Pick<ServerHandle, 'url'> & { readonly tls?: ServerTls | undefined }, options: AgentOptions): Promise<AgentHandle> {
   const tempDir = await makeTempDir('outpost-agent-');
   const dataDir = path.join(tempDir, 'data');
   const logFile = path.join(tempDir, 'agent.log');
@@ -188,6 +206,7 @@ export async function startAgent(server: Pick<ServerHandle, 'url'>, options: Age
       name,
       dataDir,
       enginePath: tofuBinary(),
+      caFile: server.tls?.caFile,
       extra: options.env,
     });
     const command = cliCommand(['agent', 'run'], options.entryPoint);
@@ -242,7 +261,7 @@ function listeningLines(logFile: string): number {
  * the port was free when picked, but another test's server may have taken it
  * since, and its answer must not pass for ours.
  */
-async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: string, listenedBefore: number): Promise<void> {
+async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: string, listenedBefore: number, dispatcher: Dispatcher | undefined): Promise<void> {
   const deadline = Date.now() + healthTimeoutMs;
   let lastProblem = 'no answer yet';
   while (Date.now() < deadline) {
@@ -251,8 +270,7 @@ async function waitUntilHealthy(url: string, server: SpawnedProcess, logFile: st
       throw new Error(`server exited (code ${code}) before answering GET /healthz:\n${logTail(logFile)}`);
     }
     try {
-      const response = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
-      await response.body?.cancel();
+      const response = await sendRequest(url, 'GET', '/healthz', {}, undefined, dispatcher, AbortSignal.timeout(2_000));
       if (response.status === 200 && listeningLines(logFile) > listenedBefore) return;
       lastProblem = response.status === 200 ? 'a server answers on the port, but this one has not said it listens' : `HTTP ${response.status}`;
     } catch (error) {

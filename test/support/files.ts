@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { TestHooks } from './cluster.ts';
+import type { TestHooks } from './test-hooks.ts';
 
 /** A temp dir removed when the test (or suite) ends. */
 export async function tempDir(t: TestHooks, prefix = 'outpost-e2e-'): Promise<string> {

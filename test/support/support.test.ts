@@ -118,6 +118,18 @@ test('server and agent environments set the settings and drop inherited OUTPOST_
   });
 });
 
+test('a server with TLS gets the certificate files, and its agents trust the CA for Node and for the engine', () => {
+  const server = serverEnvironment({ dataDir: '/d', port: 1, adminToken: 'a', tls: { certFile: '/t/server.pem', keyFile: '/t/server.key' }, inherited: {} });
+  assert.equal(server.OUTPOST_TLS_CERT, '/t/server.pem');
+  assert.equal(server.OUTPOST_TLS_KEY, '/t/server.key');
+  const plain = serverEnvironment({ dataDir: '/d', port: 1, adminToken: 'a', inherited: {} });
+  assert.ok(!('OUTPOST_TLS_CERT' in plain) && !('OUTPOST_TLS_KEY' in plain));
+
+  const agent = agentEnvironment({ serverUrl: 'https://127.0.0.1:1', token: 't', name: 'a', dataDir: '/a', enginePath: '/bin/tofu', caFile: '/t/ca.pem', inherited: {} });
+  assert.equal(agent.NODE_EXTRA_CA_CERTS, '/t/ca.pem');
+  assert.equal(agent.SSL_CERT_FILE, '/t/ca.pem');
+});
+
 test('spawned processes log to a file, stop gracefully, and are SIGKILLed when they ignore SIGTERM', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'outpost-support-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

@@ -19,6 +19,7 @@ import type { RunStatus } from '../../src/protocol/statuses.ts';
 import { createPool, createWorkspace, listAgents, type Pool, type WorkspaceOptions } from './api-calls.ts';
 import { startAgent, startServer, type AgentHandle, type ServerHandle, type TestHooks } from './cluster.ts';
 import type { DatabaseBackend } from './postgres.ts';
+import type { ServerTls } from './tls.ts';
 import { processLogs, runDiagnostics, waitForRunStatus, waitUntil } from './waits.ts';
 
 /**
@@ -59,6 +60,8 @@ export interface ClusterOptions {
   readonly agentEnv?: Readonly<Record<string, string>>;
   /** The script the server and agents run: the sources unless given (benchmarks measure the shipped bin/outpost.js). */
   readonly entryPoint?: string;
+  /** Serve HTTPS with these (test/support/tls.ts); the agents trust its CA. */
+  readonly tls?: ServerTls;
 }
 
 export interface Cluster {
@@ -84,7 +87,14 @@ export interface Cluster {
  */
 export async function setupCluster(t: TestHooks, backend: DatabaseBackend, options: ClusterOptions = {}): Promise<Cluster> {
   const entry = options.entryPoint === undefined ? {} : { entryPoint: options.entryPoint };
-  const server = await startServer({ backend, t, ...entry, ...(options.serverEnv ? { env: options.serverEnv } : {}), ...(options.listenHost ? { listenHost: options.listenHost } : {}) });
+  const server = await startServer({
+    backend,
+    t,
+    ...entry,
+    ...(options.serverEnv ? { env: options.serverEnv } : {}),
+    ...(options.listenHost ? { listenHost: options.listenHost } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
   const pool = await createPool(server);
   const workspace = await createWorkspace(server, { poolId: pool.id, autoApply: options.autoApply ?? true });
   const agents: AgentHandle[] = [];
