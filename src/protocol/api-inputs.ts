@@ -88,6 +88,8 @@ export const runInput = z.object({
   variables: z.array(z.object({ key: z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'must be a valid identifier'), value: z.string().max(256 * 1024) })).max(500).nullable().optional(),
   /** Accepted for TFE's clients; an apply without changes is always allowed. */
   'allow-empty-apply': z.boolean().optional(),
+  /** A saved plan (`tofu plan -out` with a cloud block) is not supported yet: only false is accepted, rather than a run that would wait, holding the workspace, for an apply nobody asks for. */
+  'save-plan': z.literal(false, { error: 'saved plans (tofu plan -out with a cloud block) are not supported yet; run tofu apply instead' }).optional(),
   /** Accepted for TFE's clients (`plan -generate-config-out`); see docs/api.md. */
   'allow-config-generation': z.boolean().optional(),
   /** Accepted for TFE's clients and ignored: the workspace's engine version runs. */

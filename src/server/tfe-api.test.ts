@@ -124,6 +124,9 @@ test('run options reach the job; filters, include and run events answer as go-tf
   assert.deepEqual(read.json.included.map((item: { type: string }) => item.type).sort(), ['plans', 'workspaces']);
   expectError(await server.request('GET', `/api/v2/runs/${runId}?include=secrets`), 400, 'invalid_request');
   expectError(await server.request('POST', '/api/v2/runs', { json: { data: { type: 'runs', attributes: { 'target-addrs': ['-lock=false'] }, relationships: { workspace: { data: { type: 'workspaces', id: workspaceId } } } } } }), 422, 'validation_failed');
+  const savePlan = await server.request('POST', '/api/v2/runs', { json: { data: { type: 'runs', attributes: { 'save-plan': true }, relationships: { workspace: { data: { type: 'workspaces', id: workspaceId } } } } } });
+  expectError(savePlan, 422, 'validation_failed');
+  assert.match(savePlan.text, /saved plans/);
 
   const job = await claimAndStart(server, session);
   const spec = await server.request('GET', agentPaths.jobSpec, { token: job.job_token });
