@@ -17,7 +17,7 @@ import {
   waitForLog,
   waitForNoProcesses,
 } from '../support/job-control.ts';
-import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
+import { suiteHooks, type Cluster } from '../support/test-cluster.ts';
 import {
   createTfeWorkspace,
   initializedWorkdir,
@@ -28,8 +28,7 @@ import {
   stateVersionCount,
   workspaceRunIds,
 } from '../support/tfe-workspaces.ts';
-import { makeTestCertificates } from '../support/tls.ts';
-import { cloudBlock, greetingConfig, lastRunId, organization, runIdsIn, tofuCli, tofuAgentEnv, tofuServerEnv, type TofuCli, type TofuProcess } from '../support/tofu-cloud.ts';
+import { cloudBlock, greetingConfig, lastRunId, organization, runIdsIn, setupTofuCluster, type TofuCli, type TofuProcess } from '../support/tofu-cloud.ts';
 import { waitUntil } from '../support/waits.ts';
 
 for (const backend of databaseBackends()) {
@@ -38,9 +37,7 @@ for (const backend of databaseBackends()) {
     let cluster: Cluster;
     let tofu: TofuCli;
     before(async () => {
-      const certificates = await makeTestCertificates(hooks);
-      cluster = await setupCluster(hooks, backend, { tls: certificates, serverEnv: tofuServerEnv, agentEnv: tofuAgentEnv });
-      tofu = await tofuCli(hooks, cluster.server);
+      ({ cluster, tofu } = await setupTofuCluster(hooks, backend));
     });
 
     /**

@@ -9,10 +9,9 @@ import { currentStateVersion, downloadState, stateOutputs } from '../support/api
 import { writeFiles } from '../support/files.ts';
 import { processesMatching, sleepingApplyConfig, sleepingCommand, killLeftoversAfter } from '../support/job-control.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
+import { suiteHooks, type Cluster } from '../support/test-cluster.ts';
 import { createTfeWorkspace, initializedWorkdir, readWorkspace, stateVersionCount, workspaceRunIds } from '../support/tfe-workspaces.ts';
-import { makeTestCertificates } from '../support/tls.ts';
-import { cloudBlock, greetingConfig, organization, runIdsIn, tofuCli, tofuAgentEnv, tofuServerEnv, type TofuCli } from '../support/tofu-cloud.ts';
+import { cloudBlock, greetingConfig, organization, runIdsIn, setupTofuCluster, type TofuCli } from '../support/tofu-cloud.ts';
 import { waitUntil } from '../support/waits.ts';
 
 for (const backend of databaseBackends()) {
@@ -21,9 +20,7 @@ for (const backend of databaseBackends()) {
     let cluster: Cluster;
     let tofu: TofuCli;
     before(async () => {
-      const certificates = await makeTestCertificates(hooks);
-      cluster = await setupCluster(hooks, backend, { tls: certificates, serverEnv: tofuServerEnv, agentEnv: tofuAgentEnv });
-      tofu = await tofuCli(hooks, cluster.server);
+      ({ cluster, tofu } = await setupTofuCluster(hooks, backend));
     });
 
     test('plan and apply run in the CLI; the state, its outputs and the lock are Outpost\'s', async (t) => {

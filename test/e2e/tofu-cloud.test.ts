@@ -11,10 +11,9 @@ import { currentStateVersion, downloadState, readLog } from '../support/api-call
 import type { TestHooks } from '../support/cluster.ts';
 import { writeFiles } from '../support/files.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
+import { suiteHooks, type Cluster } from '../support/test-cluster.ts';
 import { claimedBy, createTfeWorkspace, initializedWorkdir, readRun, readWorkspace, relatedTo, stateVersionCount, watchWorkspace, type RawResource } from '../support/tfe-workspaces.ts';
-import { makeTestCertificates } from '../support/tls.ts';
-import { cloudBlock, greetingConfig, lastRunId, runIdsIn, tofuCli, tofuAgentEnv, tofuServerEnv, type TofuCli, type TofuProcess, type TofuResult } from '../support/tofu-cloud.ts';
+import { cloudBlock, greetingConfig, lastRunId, runIdsIn, setupTofuCluster, type TofuCli, type TofuProcess, type TofuResult } from '../support/tofu-cloud.ts';
 
 /** The run sources TFE gives runs the CLI starts through a `cloud` block. */
 const cloudRunSources = ['tfe-cli', 'terraform+cloud'];
@@ -25,9 +24,7 @@ for (const backend of databaseBackends()) {
     let cluster: Cluster;
     let tofu: TofuCli;
     before(async () => {
-      const certificates = await makeTestCertificates(hooks);
-      cluster = await setupCluster(hooks, backend, { tls: certificates, serverEnv: tofuServerEnv, agentEnv: tofuAgentEnv });
-      tofu = await tofuCli(hooks, cluster.server);
+      ({ cluster, tofu } = await setupTofuCluster(hooks, backend));
     });
 
     /** A working directory whose cloud block names a new workspace of the pool, initialized. */

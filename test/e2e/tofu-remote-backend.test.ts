@@ -6,10 +6,9 @@ import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { currentStateVersion } from '../support/api-calls.ts';
 import { databaseBackends } from '../support/postgres.ts';
-import { setupCluster, suiteHooks, type Cluster } from '../support/test-cluster.ts';
+import { suiteHooks, type Cluster } from '../support/test-cluster.ts';
 import { claimedBy, createTfeWorkspace, initializedWorkdir, readRun, relatedTo, stateVersionCount } from '../support/tfe-workspaces.ts';
-import { makeTestCertificates } from '../support/tls.ts';
-import { greetingConfig, lastRunId, remoteBackendBlock, tofuCli, tofuAgentEnv, tofuServerEnv, type TofuCli } from '../support/tofu-cloud.ts';
+import { greetingConfig, lastRunId, remoteBackendBlock, setupTofuCluster, type TofuCli } from '../support/tofu-cloud.ts';
 
 /** The run sources TFE gives runs the CLI starts through `backend "remote"`. */
 const remoteRunSources = ['tfe-cli', 'terraform'];
@@ -20,9 +19,7 @@ for (const backend of databaseBackends()) {
     let cluster: Cluster;
     let tofu: TofuCli;
     before(async () => {
-      const certificates = await makeTestCertificates(hooks);
-      cluster = await setupCluster(hooks, backend, { tls: certificates, serverEnv: tofuServerEnv, agentEnv: tofuAgentEnv });
-      tofu = await tofuCli(hooks, cluster.server);
+      ({ cluster, tofu } = await setupTofuCluster(hooks, backend));
     });
 
     test('init, a speculative plan, apply -auto-approve on the pool, and output', async (t) => {

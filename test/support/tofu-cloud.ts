@@ -19,6 +19,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { inheritedEnvironment } from './cluster-environment.ts';
 import type { ServerHandle, TestHooks } from './cluster.ts';
 import { tempDir } from './files.ts';
+import type { DatabaseBackend } from './postgres.ts';
+import { setupCluster, type Cluster } from './test-cluster.ts';
+import { makeTestCertificates } from './tls.ts';
 import { tofuBinary } from './toolchain.ts';
 
 /** Server settings for these tests: the request log that failure messages quote. */
@@ -93,6 +96,13 @@ export function stripAnsi(text: string): string {
  * reached over https): home, CLI configuration with the token, trace logs,
  * in a temp dir removed when the test ends.
  */
+/** A cluster serving HTTPS with a test CA (its agents trusting it) and a tofu that trusts it too: what every tofu suite starts from. */
+export async function setupTofuCluster(hooks: TestHooks, backend: DatabaseBackend): Promise<{ cluster: Cluster; tofu: TofuCli }> {
+  const certificates = await makeTestCertificates(hooks);
+  const cluster = await setupCluster(hooks, backend, { tls: certificates, serverEnv: tofuServerEnv, agentEnv: tofuAgentEnv });
+  return { cluster, tofu: await tofuCli(hooks, cluster.server) };
+}
+
 export async function tofuCli(t: TestHooks, server: ServerHandle, options: { token?: string } = {}): Promise<TofuCli> {
   if (server.tls === undefined) throw new Error('tofu reaches a cloud host over HTTPS only: start the server with `tls`');
   const dir = await tempDir(t, 'outpost-tofu-');
