@@ -23,12 +23,9 @@
 #   OUTPOST_AGENT_GO=/usr/local/go/bin/go bash scripts/build-gitea.sh
 set -euo pipefail
 
-for argument in "$@"; do
-  case "$argument" in
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "build-gitea: unknown option $argument (see --help)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=script-help.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-help.sh"
+only_help_option build-gitea "$@"
 
 GITEA_VERSION=1.27.3
 MODULE=code.gitea.io/gitea
@@ -44,17 +41,10 @@ GO="${OUTPOST_AGENT_GO:-go}"
 started=$SECONDS
 log() { echo "gitea: [$((SECONDS - started)) s] $*" >&2; }
 
-if [[ -x "$BINARY" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" ]]; then
-  log "already built: $BINARY"
-  echo "$BINARY"
-  exit 0
-fi
-
 # shellcheck source=go-toolchain.sh
 source "$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"
-require_go_toolchain "Gitea"
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=mod -modcacherw -buildvcs=false"
+reuse_stamped_build "$BINARY" "$STAMP" "$WANT_STAMP"
+prepare_go_module_build "Gitea"
 
 mkdir -p "$ROOT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/outpost-gitea-src.XXXXXX")"

@@ -17,12 +17,9 @@
 #   OUTPOST_AGENT_GO=/usr/local/go/bin/go bash scripts/build-go-tfe-check.sh
 set -euo pipefail
 
-for argument in "$@"; do
-  case "$argument" in
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "build-go-tfe-check: unknown option $argument (see --help)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=script-help.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-help.sh"
+only_help_option build-go-tfe-check "$@"
 
 SOURCES="$(cd "$(dirname "${BASH_SOURCE[0]}")/../test/go-tfe" && pwd)"
 # The go directive of test/go-tfe/go.mod (go-tfe's own minimum).
@@ -39,17 +36,10 @@ GO="${OUTPOST_AGENT_GO:-go}"
 started=$SECONDS
 log() { echo "go-tfe-check: [$((SECONDS - started)) s] $*" >&2; }
 
-if [[ -x "$BINARY" && -f "$STAMP" && "$(cat "$STAMP")" == "$hash" ]]; then
-  log "already built: $BINARY"
-  echo "$BINARY"
-  exit 0
-fi
-
 # shellcheck source=go-toolchain.sh
 source "$(dirname "${BASH_SOURCE[0]}")/go-toolchain.sh"
-require_go_toolchain "go-tfe"
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=mod -modcacherw -buildvcs=false"
+reuse_stamped_build "$BINARY" "$STAMP" "$hash"
+prepare_go_module_build "go-tfe"
 
 mkdir -p "$ROOT"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/outpost-go-tfe-check.XXXXXX")"

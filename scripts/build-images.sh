@@ -52,12 +52,14 @@ ROOTFS_TARBALL="$CACHE_DIR/debian-$DEBIAN_SUITE-minbase.tar"
 local_bases=false
 refresh_bases=false
 cache_flags=()
+# shellcheck source=script-help.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-help.sh"
 for argument in "$@"; do
   case "$argument" in
     --local-bases) local_bases=true ;;
     --refresh-bases) refresh_bases=true ;;
     --no-cache) cache_flags=(--no-cache) ;;
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) print_script_help "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "build-images: unknown option $argument (see --help)" >&2; exit 2 ;;
   esac
 done

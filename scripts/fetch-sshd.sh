@@ -11,12 +11,9 @@
 #   bash scripts/fetch-sshd.sh
 set -euo pipefail
 
-for argument in "$@"; do
-  case "$argument" in
-    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "fetch-sshd: unknown option $argument (see --help)" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=script-help.sh
+source "$(dirname "${BASH_SOURCE[0]}")/script-help.sh"
+only_help_option fetch-sshd "$@"
 
 CACHE="${OUTPOST_TOOLCHAIN_CACHE:-$HOME/.cache/outpost}"
 ROOT="$CACHE/openssh-server"

@@ -97,10 +97,7 @@ func (c *checker) checkAppliedRun() {
 		e.that(applied.Apply != nil && applied.Apply.ID != "", "apply relationship is missing")
 		return e.err()
 	})
-	c.check("runs: apply of an applied run is refused (409)", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("runs: apply of an applied run is refused (409)", func(ctx context.Context) error {
 		var e expect
 		mark := c.rec.mark()
 		c.refused(&e, "apply again", mark, c.client.Runs.Apply(ctx, c.fx.appliedRun.ID, tfe.RunApplyOptions{}), 409)
@@ -154,10 +151,7 @@ func tail(b []byte) string {
 }
 
 func (c *checker) checkPlanAndApply() {
-	c.check("plans: read", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("plans: read", func(ctx context.Context) error {
 		plan, err := c.client.Plans.Read(ctx, c.fx.appliedRun.Plan.ID)
 		if err != nil {
 			return err
@@ -171,10 +165,7 @@ func (c *checker) checkPlanAndApply() {
 		e.that(strings.HasPrefix(plan.LogReadURL, "http"), "log-read-url %q is not an absolute URL", plan.LogReadURL)
 		return e.err()
 	})
-	c.check("plans: logs (LogReader)", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("plans: logs (LogReader)", func(ctx context.Context) error {
 		text, err := readLog(c.client.Plans.Logs(ctx, c.fx.appliedRun.Plan.ID))
 		if err != nil {
 			return err
@@ -185,10 +176,7 @@ func (c *checker) checkPlanAndApply() {
 		e.that(!strings.ContainsAny(text, "\x02\x03"), "STX or ETX left inside the text LogReader returns")
 		return e.err()
 	})
-	c.check("plans: log URL is pre-signed and framed with STX/ETX", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("plans: log URL is pre-signed and framed with STX/ETX", func(ctx context.Context) error {
 		plan, err := c.client.Plans.Read(ctx, c.fx.appliedRun.Plan.ID)
 		if err != nil {
 			return err
@@ -197,10 +185,7 @@ func (c *checker) checkPlanAndApply() {
 		c.checkFraming(&e, "plan", plan.LogReadURL, "Plan: 1 to add")
 		return e.err()
 	})
-	c.check("plans: JSON output", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("plans: JSON output", func(ctx context.Context) error {
 		data, err := c.client.Plans.ReadJSONOutput(ctx, c.fx.appliedRun.Plan.ID)
 		if err != nil {
 			return err
@@ -229,10 +214,7 @@ func (c *checker) checkPlanAndApply() {
 		e.that(found, "resource_changes lacks terraform_data.a")
 		return e.err()
 	})
-	c.check("applies: read", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("applies: read", func(ctx context.Context) error {
 		apply, err := c.client.Applies.Read(ctx, c.fx.appliedRun.Apply.ID)
 		if err != nil {
 			return err
@@ -244,10 +226,7 @@ func (c *checker) checkPlanAndApply() {
 		e.that(strings.HasPrefix(apply.LogReadURL, "http"), "log-read-url %q is not an absolute URL", apply.LogReadURL)
 		return e.err()
 	})
-	c.check("applies: logs (LogReader, pre-signed, STX/ETX)", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("applies: logs (LogReader, pre-signed, STX/ETX)", func(ctx context.Context) error {
 		want := "Apply complete! Resources: 1 added, 0 changed, 0 destroyed."
 		text, err := readLog(c.client.Applies.Logs(ctx, c.fx.appliedRun.Apply.ID))
 		if err != nil {
@@ -261,10 +240,7 @@ func (c *checker) checkPlanAndApply() {
 		}
 		return e.err()
 	})
-	c.check("runs: include plan, apply, workspace and configuration version", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("runs: include plan, apply, workspace and configuration version", func(ctx context.Context) error {
 		run, err := c.client.Runs.ReadWithOptions(ctx, c.fx.appliedRun.ID, &tfe.RunReadOptions{Include: []tfe.RunIncludeOpt{tfe.RunPlan, tfe.RunApply, tfe.RunWorkspace, tfe.RunConfigVer}})
 		if err != nil {
 			return err
@@ -277,10 +253,7 @@ func (c *checker) checkPlanAndApply() {
 		e.that(run.ConfigurationVersion != nil && run.ConfigurationVersion.Status == tfe.ConfigurationUploaded, "included configuration version = %s, want status uploaded", rel(run.ConfigurationVersion))
 		return e.err()
 	})
-	c.check("run events: list and read", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("run events: list and read", func(ctx context.Context) error {
 		return c.checkRunEvents(ctx, c.fx.appliedRun.ID, "applied")
 	})
 }

@@ -17,10 +17,7 @@ import (
 )
 
 func (c *checker) checkRunState() {
-	c.check("state versions: current after a run", func(ctx context.Context) error {
-		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
-			return err
-		}
+	c.checkWithAppliedRun("state versions: current after a run", func(ctx context.Context) error {
 		sv, err := c.client.StateVersions.ReadCurrent(ctx, c.fx.runsWS.ID)
 		if err != nil {
 			return err

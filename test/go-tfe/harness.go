@@ -95,6 +95,17 @@ func (m *missingFixture) Error() string {
 	return "not checked: needs " + m.what + ", which an earlier check did not produce"
 }
 
+// checkWithAppliedRun is a check that reads the run an earlier check applied;
+// without it, the check reports the missing fixture instead of running.
+func (c *checker) checkWithAppliedRun(name string, fn func(ctx context.Context) error) {
+	c.check(name, func(ctx context.Context) error {
+		if err := need(c.fx.appliedRun != nil, "the applied run"); err != nil {
+			return err
+		}
+		return fn(ctx)
+	})
+}
+
 func need(ok bool, what string) error {
 	if ok {
 		return nil

@@ -5,29 +5,18 @@ import type { Database, StateLocksTable, StateVersionsTable } from '../db/schema
 export type StateVersionRow = Selectable<StateVersionsTable>;
 export type StateLockRow = Selectable<StateLocksTable>;
 
+/** A workspace's state versions, newest first: the current one is the first. */
+function newestFirst(db: Kysely<Database>, workspaceId: string) {
+  return db.selectFrom('state_versions').selectAll().where('workspace_id', '=', workspaceId).orderBy('created_at', 'desc').orderBy('serial', 'desc').orderBy('id', 'desc');
+}
+
 export async function currentStateVersion(db: Kysely<Database>, workspaceId: string): Promise<StateVersionRow | undefined> {
-  return db
-    .selectFrom('state_versions')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('created_at', 'desc')
-    .orderBy('serial', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  return newestFirst(db, workspaceId).limit(1).executeTakeFirst();
 }
 
 /** A page of a workspace's state versions, newest first. */
 export async function listStateVersions(db: Kysely<Database>, workspaceId: string, offset: number, limit: number): Promise<StateVersionRow[]> {
-  return db
-    .selectFrom('state_versions')
-    .selectAll()
-    .where('workspace_id', '=', workspaceId)
-    .orderBy('created_at', 'desc')
-    .orderBy('serial', 'desc')
-    .orderBy('id', 'desc')
-    .offset(offset)
-    .limit(limit)
-    .execute();
+  return newestFirst(db, workspaceId).offset(offset).limit(limit).execute();
 }
 
 export async function countStateVersions(db: Kysely<Database>, workspaceId: string): Promise<number> {
